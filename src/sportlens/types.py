@@ -1,0 +1,147 @@
+"""Core types shared by every layer: plain dataclasses over numpy arrays.
+
+This module imports nothing of ours, so anything may import it. Conventions:
+
+- image coordinates are pixels, x to the right, y *down*, origin at the top-left corner of the
+  (rotation-corrected) frame;
+- a missing joint is NaN in ``keypoints`` (never 0, which is a valid pixel) and its score is 0;
+- times are seconds from the start of the video, taken from presentation timestamps, so a
+  variable-frame-rate video keeps its real timing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about a video file, after rotation metadata is applied to ``width``/``height``."""
+
+    path: str
+    width: int
+    height: int
+    fps: float  # average frame rate reported by the container (informative; use real times)
+    frame_count: int  # container's estimate; 0 when unknown
+    duration: float  # seconds; 0.0 when unknown
+    rotation: int = 0  # degrees clockwise the decoded frames are turned to display upright
+    codec: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class PoseTrack:
+    """One person's 2D pose over time.
+
+    keypoints: (T, V, 2) float pixels, NaN where the joint is missing.
+    scores:    (T, V) float in [0, 1] (visibility/confidence), 0 where missing.
+    times:     (T,) float seconds.
+    frame_index: (T,) int, index of the frame in the decoded (possibly trimmed) stream.
+    """
+
+    keypoints: np.ndarray  # (T, V, 2)
+    scores: np.ndarray  # (T, V)
+    times: np.ndarray  # (T,)
+    skeleton: str  # a layout name from sportlens.skeletons
+    person_id: int = 0
+    frame_index: np.ndarray | None = None  # (T,)
+
+    def __post_init__(self) -> None:
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        self.times = np.asarray(self.times, dtype=np.float64)
+        if self.frame_index is None:
+            self.frame_index = np.arange(len(self.times))
+        T = len(self.times)
+        if self.keypoints.ndim != 3 or self.keypoints.shape[0] != T or self.keypoints.shape[2] != 2:
+            raise ValueError(f"keypoints must be (T, V, 2) with T={T}, got {self.keypoints.shape}")
+        if self.scores.shape != self.keypoints.shape[:2]:
+            raise ValueError(f"scores must be (T, V)={self.keypoints.shape[:2]}, got {self.scores.shape}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.keypoints.shape[1])
+
+    def present(self) -> np.ndarray:
+        """(T, V) bool: joint has a finite position."""
+        return np.isfinite(self.keypoints).all(axis=-1)
+
+    def detected_frames(self) -> np.ndarray:
+        """(T,) bool: at least one joint present in the frame."""
+        return self.present().any(axis=1)
+
+    def with_data(self, keypoints: np.ndarray, scores: np.ndarray | None = None) -> "PoseTrack":
+        return replace(self, keypoints=keypoints, scores=self.scores if scores is None else scores)
+
+    def slice(self, start: int, stop: int) -> "PoseTrack":
+        return replace(
+            self,
+            keypoints=self.keypoints[start:stop],
+            scores=self.scores[start:stop],
+            times=self.times[start:stop],
+            frame_index=self.frame_index[start:stop],
+        )
+
+
+@dataclass
+class AngleTable:
+    """Per-frame angles in degrees, with angular velocity (deg/s) and acceleration (deg/s^2).
+
+    values, velocity, acceleration: (T, A), NaN where an angle cannot be computed.
+    names: (A,) angle names, defined in ``sportlens.kinematics.angles``.
+    """
+
+    times: np.ndarray  # (T,)
+    names: tuple[str, ...]
+    values: np.ndarray  # (T, A)
+    velocity: np.ndarray  # (T, A)
+    acceleration: np.ndarray  # (T, A)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.names.index(name)]
+
+    def to_frame(self):
+        """A pandas DataFrame: ``time``, then ``<angle>``, ``<angle>_vel``, ``<angle>_acc`` per angle."""
+        import pandas as pd
+
+        cols: dict[str, np.ndarray] = {"time": self.times}
+        for i, n in enumerate(self.names):
+            cols[n] = self.values[:, i]
+            cols[f"{n}_vel"] = self.velocity[:, i]
+            cols[f"{n}_acc"] = self.acceleration[:, i]
+        return pd.DataFrame(cols)
+
+
+@dataclass
+class Analysis:
+    """Everything one ``analyze`` run produced. ``summary()`` is what goes to summary.json."""
+
+    video: VideoInfo
+    raw: PoseTrack
+    clean: PoseTrack
+    angles: AngleTable
+    metrics: dict[str, Any] = field(default_factory=dict)  # ROM, peaks, symmetry, detection...
+    com: np.ndarray | None = None  # (T, 2) approximate centre of mass, pixels
+    settings: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # artifact name -> path
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "video": self.video.to_dict(),
+            "metrics": self.metrics,
+            "settings": self.settings,
+            "warnings": list(self.warnings),
+            "files": {k: str(Path(v).name) for k, v in self.files.items()},
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
