@@ -1,0 +1,3 @@
+from sportlens.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""The one orchestration of the main job: ``analyze_video(path) -> Analysis``.
+
+The CLI, the web app's workers and the batch runner all call this function; none re-implements
+a step. Data flow: probe -> pose (parallel chunks) -> cleaning -> kinematics -> outputs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from sportlens.config import AnalyzeSettings, to_dict
+from sportlens.errors import InputError
+from sportlens.fsutil import StagedDir, ensure_writable_dir, write_json
+from sportlens.kinematics import center_of_mass, compute_angles, summary_metrics
+from sportlens.pose.cleaning import clean_track
+from sportlens.pose.runner import estimate_video
+from sportlens.report import render_html
+from sportlens.report.tables import write_tables
+from sportlens.report.video import pick_key_times, render_overlay
+from sportlens.types import Analysis, PoseTrack
+from sportlens.video import probe
+
+NO_PERSON = "No person was detected in this video"
+LOW_DETECTION = 0.5  # below this fraction of frames with a person, the report warns
+
+
+class Progress(Protocol):
+    """What ``analyze_video`` reports to: a stage starts with a total (frames), then advances."""
+
+    def stage(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class _Silent:
+    def stage(self, name: str, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float]
+
+    def lap(self, name: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = now - t0
+        return now
+
+
+def analyze_video(video: str | Path, out_dir: str | Path | None = None,
+                  settings: AnalyzeSettings = AnalyzeSettings(),
+                  progress: Progress | None = None) -> Analysis:
+    """Analyse one video. With ``out_dir``, write all outputs there atomically (see README)."""
+    progress = progress or _Silent()
+    clock, t = _Clock({}), time.perf_counter()
+    info = probe(video)
+    if out_dir is not None:
+        ensure_writable_dir(out_dir)  # fail before minutes of work, not after
+    span = _span(info.duration, settings.start, settings.end)
+    progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
+    raw, warnings = estimate_video(video, settings.pose, start=settings.start, end=settings.end,
+                                   progress=progress.advance, info=info)
+    if raw.num_frames == 0:
+        raise InputError(f"{video}: no frame could be read between {settings.start or 0:.2f}s and "
+                         f"{settings.end if settings.end is not None else 'the end'}. Check --start/--end")
+    t = clock.lap("pose", t)
+    clean, cleaning = clean_track(raw, settings.cleaning)
+    angles = compute_angles(clean)
+    metrics = {"detection": _detection(raw), **summary_metrics(angles, clean), "cleaning": cleaning.to_dict()}
+    analysis = Analysis(video=info, raw=raw, clean=clean, angles=angles, metrics=metrics,
+                        com=center_of_mass(clean), settings=to_dict(settings),
+                        warnings=warnings + _detection_warnings(metrics["detection"]))
+    t = clock.lap("cleaning_kinematics", t)
+    if out_dir is not None:
+        _write_outputs(analysis, Path(out_dir), settings, progress, clock)
+    analysis.timings = clock.timings
+    return analysis
+
+
+def _span(duration: float, start: float | None, end: float | None) -> float:
+    stop = min(end, duration) if end is not None and duration else (end or duration)
+    return max(0.0, (stop or 0.0) - (start or 0.0))
+
+
+def _detection(raw: PoseTrack) -> dict:
+    found = raw.detected_frames()
+    return {"frames": int(raw.num_frames), "frames_with_person": int(found.sum()),
+            "rate": float(found.mean()) if raw.num_frames else 0.0}
+
+
+def _detection_warnings(det: dict) -> list[str]:
+    if det["frames_with_person"] == 0:
+        return [NO_PERSON + ": no angles could be measured. Check that the whole body is in view."]
+    if det["rate"] < LOW_DETECTION:
+        return [f"A person was found in only {det['rate']:.0%} of the frames: numbers cover those frames only."]
+    return []
+
+
+def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, progress: Progress,
+                   clock: _Clock) -> None:
+    t = time.perf_counter()
+    with StagedDir(out) as stage:
+        write_tables(analysis.raw, analysis.clean, analysis.angles, stage.staging)
+        t = clock.lap("tables", t)
+        key_times = pick_key_times(analysis, settings.output.key_frames)
+        video_path = stage.path("overlay.mp4") if settings.output.video else None
+        progress.stage("overlay" if video_path else "key frames",
+                       analysis.raw.num_frames if video_path else None)
+        keys = render_overlay(analysis, video_path, start=settings.start, end=settings.end,
+                              max_side=settings.output.overlay_max_side, key_times=key_times,
+                              progress=progress.advance)
+        t = clock.lap("overlay" if video_path else "key_frames", t)
+        (stage.path("report.html")).write_text(render_html(analysis, keys), encoding="utf-8")
+        t = clock.lap("report", t)
+        names = sorted(p.name for p in stage.staging.iterdir()) + ["summary.json"]
+        analysis.files = {n: str(out / n) for n in names}
+        analysis.timings = clock.timings
+        write_json(stage.path("summary.json"), _jsonable(analysis.summary()))
+        stage.commit(order=["report.html", "summary.json"])
+
+
+def _jsonable(obj):
+    """Replace NaN/inf by None and numpy scalars by Python ones (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -1,0 +1,172 @@
+"""The ``sportlens`` command line: a thin face over ``sportlens.api``.
+
+Errors a user can fix (``SportlensError``) print one line on stderr and exit non-zero; anything
+else is a bug: one line too, with the traceback only under ``--debug``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import replace
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from sportlens import __version__
+from sportlens.config import AnalyzeSettings
+from sportlens.errors import SportlensError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="sportlens: quantitative feedback from sports-training video.")
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+class FilterName(str, Enum):
+    butterworth = "butterworth"
+    oneeuro = "oneeuro"
+    none = "none"
+
+
+class _FpsColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:5.1f} frames/s" if task.speed else "   -- frames/s", style="cyan")
+
+
+class _RichProgress:
+    """Adapts rich's progress bar to ``api.Progress`` (one bar per stage)."""
+
+    def __init__(self, progress: Progress):
+        self.p, self.task = progress, None
+
+    def stage(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.p.update(self.task, total=self.p.tasks[self.task].completed)
+        self.task = self.p.add_task(name, total=total)
+
+    def advance(self, n: int) -> None:
+        if self.task is not None:
+            self.p.advance(self.task, n)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sportlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def analyze(
+    video: Path = typer.Argument(..., help="Video file to analyse (MP4, MOV, MKV, WebM, ...)."),
+    out: Path = typer.Option(None, "--out", "-o",
+                             help="Output folder (created if missing). Default: ./sportlens-out/<video name>."),
+    start: Optional[float] = typer.Option(None, "--start", min=0, help="Start of the analysed part, in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", min=0, help="End of the analysed part, in seconds."),
+    filter: FilterName = typer.Option(FilterName.butterworth, "--filter",
+                                      help="Keypoint smoothing: butterworth (zero-phase low-pass, offline), "
+                                           "oneeuro (causal, as for live use) or none."),
+    cutoff: Optional[float] = typer.Option(None, "--cutoff", min=0.1,
+                                           help="Butterworth cut-off frequency in Hz (default 6)."),
+    no_video: bool = typer.Option(False, "--no-video", help="Skip the overlay video (faster)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Parallel pose workers (default 2: one per core here)."),
+    as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
+) -> None:
+    """Pose, joint angles and a report from one video.
+
+    Writes to the output folder: report.html (open it in a browser), overlay.mp4, keypoints.parquet,
+    keypoints.csv, angles.csv and summary.json. Nothing is written if the run fails.
+    """
+    from sportlens.api import analyze_video
+
+    settings = _settings(start, end, filter, cutoff, no_video, workers)
+    out = out or Path("sportlens-out") / video.stem
+    with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                  disable=as_json and not err.is_terminal) as bar:
+        analysis = _run(lambda: analyze_video(video, out, settings, progress=_RichProgress(bar)))
+    if as_json:
+        typer.echo((out / "summary.json").read_text())
+    else:
+        _print_summary(analysis, out)
+
+
+def _settings(start, end, filter: FilterName, cutoff, no_video, workers) -> AnalyzeSettings:
+    s = AnalyzeSettings(start=start, end=end)
+    cleaning = replace(s.cleaning, filter=filter.value, **({"cutoff_hz": cutoff} if cutoff else {}))
+    pose = replace(s.pose, **({"workers": workers} if workers else {}))
+    return replace(s, cleaning=cleaning, pose=pose, output=replace(s.output, video=not no_video))
+
+
+def _run(fn):
+    try:
+        return fn()
+    except SportlensError as e:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written")
+        raise typer.Exit(130) from None
+    except Exception as e:  # a bug: still one clear line, traceback on request
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (run with --debug for the traceback; "
+                  "please report it)", highlight=False, soft_wrap=True)
+        raise typer.Exit(70) from None
+
+
+def _print_summary(analysis, out: Path) -> None:
+    det = analysis.metrics["detection"]
+    v = analysis.video
+    err.print(f"\n[bold]{Path(v.path).name}[/]: {v.width}x{v.height}, {v.fps:.2f} fps, "
+              f"{det['frames']} frames analysed, person found in {det['rate']:.0%}")
+    table = Table(title="Range of motion (degrees)", show_edge=False)
+    for col in ("angle", "min", "max", "ROM", "peak vel. (deg/s)"):
+        table.add_column(col, justify="left" if col == "angle" else "right")
+    rom, peak = analysis.metrics.get("rom", {}), analysis.metrics.get("peak_velocity", {})
+    for name in analysis.angles.names:
+        r = rom.get(name) or {}
+        if r.get("rom") is None:
+            continue
+        table.add_row(name, *(f"{r[k]:.0f}" if r.get(k) is not None else "-" for k in ("min", "max", "rom")),
+                      f"{peak[name]:.0f}" if peak.get(name) is not None else "-")
+    if table.row_count:
+        err.print(table)
+    for w in analysis.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+@app.command("sample-video")
+def sample_video_cmd() -> None:
+    """Print the path of the sample video (found in ../shared or fetched once from PyPI)."""
+    from sportlens.samples import sample_video
+
+    typer.echo(str(_run(sample_video)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
