@@ -20,7 +20,8 @@ from sportlens.pose.cleaning import clean_track
 from sportlens.pose.runner import estimate_video
 from sportlens.report import render_html
 from sportlens.report.tables import write_tables
-from sportlens.report.video import pick_key_times, render_overlay
+from sportlens.report.html import key_frame_times
+from sportlens.report.video import render_overlay
 from sportlens.types import Analysis, PoseTrack
 from sportlens.video import probe
 
@@ -73,7 +74,7 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     t = clock.lap("pose", t)
     clean, cleaning = clean_track(raw, settings.cleaning)
     angles = compute_angles(clean)
-    metrics = {"detection": _detection(raw), **summary_metrics(angles, clean), "cleaning": cleaning.to_dict()}
+    metrics = _metrics(raw, angles, clean, cleaning.to_dict())
     analysis = Analysis(video=info, raw=raw, clean=clean, angles=angles, metrics=metrics,
                         com=center_of_mass(clean), settings=to_dict(settings),
                         warnings=warnings + _detection_warnings(metrics["detection"]))
@@ -87,6 +88,14 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
 def _span(duration: float, start: float | None, end: float | None) -> float:
     stop = min(end, duration) if end is not None and duration else (end or duration)
     return max(0.0, (stop or 0.0) - (start or 0.0))
+
+
+def _metrics(raw: PoseTrack, angles, clean: PoseTrack, cleaning: dict) -> dict:
+    """The ``metrics`` block of summary.json (keys documented in the README)."""
+    km = summary_metrics(angles, clean)
+    return {"detection": _detection(raw), "rom": km["range_of_motion"], "peak_velocity": km["peak_velocity"],
+            "symmetry": km["symmetry_index"], "valid_fraction": km["valid_fraction"],
+            "duration_s": km["duration_s"], "skeleton": km["skeleton"], "cleaning": cleaning}
 
 
 def _detection(raw: PoseTrack) -> dict:
@@ -109,7 +118,7 @@ def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, pro
     with StagedDir(out) as stage:
         write_tables(analysis.raw, analysis.clean, analysis.angles, stage.staging)
         t = clock.lap("tables", t)
-        key_times = pick_key_times(analysis, settings.output.key_frames)
+        key_times = key_frame_times(analysis, settings.output.key_frames)
         video_path = stage.path("overlay.mp4") if settings.output.video else None
         progress.stage("overlay" if video_path else "key frames",
                        analysis.raw.num_frames if video_path else None)

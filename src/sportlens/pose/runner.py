@@ -96,7 +96,9 @@ def estimate_video(path: str | Path, settings: PoseSettings = PoseSettings(), *,
         except BaseException:
             stop.set()  # let the other workers finish their current frame and return
             raise
-    return _merge(results), [w for r in results for w in r.warnings]
+    # A damaged file makes every later chunk complain too: the earliest chunk's words are the precise ones.
+    warnings = next((r.warnings for r in results if r.warnings), [])
+    return _merge(results), warnings
 
 
 def _merge(results: list[_ChunkResult]) -> PoseTrack:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from sportlens.report.draw import draw_skeleton, render_overlay_frame
+from sportlens.report.draw import render_overlay_frame
 from sportlens.types import Analysis
 from sportlens.video import VideoReader, VideoWriter
 
@@ -24,24 +24,6 @@ def _match(times: np.ndarray, t: float) -> int | None:
     j = i if abs(times[i] - t) <= abs(times[i - 1] - t) else i - 1
     tol = 0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 1e-3
     return j if abs(times[j] - t) <= tol + 1e-9 else None
-
-
-def pick_key_times(analysis: Analysis, n: int) -> list[float]:
-    """``n`` instants worth showing: the most and least flexed poses, then evenly spread ones."""
-    times = analysis.clean.times
-    ok = analysis.clean.detected_frames()
-    if n <= 0 or not ok.any():
-        return [float(times[len(times) // 2])] if len(times) and n > 0 else []
-    flex = [i for i, name in enumerate(analysis.angles.names) if name.endswith("_flexion")]
-    total = np.nansum(np.abs(analysis.angles.values[:, flex]), axis=1) if flex else np.zeros(len(times))
-    total = np.where(ok, total, np.nan)
-    idx = [int(np.nanargmax(total)), int(np.nanargmin(total))] if np.isfinite(total).any() else []
-    idx += [int(i) for i in np.flatnonzero(ok)[np.linspace(0, ok.sum() - 1, n + 2).astype(int)[1:-1]]]
-    chosen: list[int] = []
-    for i in idx:  # keep instants at least 0.3 s apart
-        if all(abs(times[i] - times[j]) > 0.3 for j in chosen):
-            chosen.append(i)
-    return sorted(float(times[i]) for i in chosen[:n])
 
 
 def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | None, end: float | None,
@@ -58,7 +40,7 @@ def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | 
             i = _match(times, frame.time)
             img = render_overlay_frame(frame.image, i, analysis) if i is not None else frame.image
             if pending and i is not None and frame.time >= pending[0] - 1e-6:
-                keys.append((frame.time, _key_image(frame.image, i, analysis)))
+                keys.append((frame.time, frame.image.copy()))  # drawn by render_html
                 pending.pop(0)
             if writer:
                 writer.write(img)
@@ -81,10 +63,3 @@ def _frames(reader: VideoReader, key_times: list[float], seek: bool):
     for t in key_times:
         sub = VideoReader(reader.path, start=t, end=t + 0.2, max_side=reader.max_side, fast_scaling=False)
         yield from sub
-
-
-def _key_image(image: np.ndarray, i: int, analysis: Analysis) -> np.ndarray:
-    out = image.copy()
-    sx, sy = out.shape[1] / analysis.video.width, out.shape[0] / analysis.video.height
-    kp = analysis.clean.keypoints[i] * np.array([sx, sy])  # (V, 2) at the frame's scale
-    return draw_skeleton(out, kp, analysis.clean.scores[i], analysis.clean.skeleton)

@@ -162,12 +162,13 @@ class VideoReader:
             yield from self._decode(container, stream, t0)
 
     def _decode(self, container, stream, t0: float) -> Iterator[Frame]:
-        index, eps = 0, 1e-6
+        index, eps, last = 0, 1e-6, None
         frames = container.decode(stream)
         while True:
             try:
                 frame = next(frames)
             except StopIteration:
+                self._check_complete(last)
                 return
             except av.error.FFmpegError as e:
                 self._warn_corrupt(index, e)
@@ -180,7 +181,18 @@ class VideoReader:
             if self.end is not None and t >= self.end - eps:
                 return
             yield Frame(index=index, time=t, image=self._to_rgb(frame))
-            index += 1
+            index, last = index + 1, t
+
+    def _check_complete(self, last: float | None) -> None:
+        """Warn when the stream ended well before the duration its header announces (truncated file)."""
+        expected = self.info.duration if self.end is None else min(self.end, self.info.duration or self.end)
+        slack = max(0.5, 3.0 / self.info.fps) if self.info.fps else 0.5
+        if expected and (last if last is not None else self.start) < expected - slack:
+            got = f"{last:.2f}s" if last is not None else f"{self.start:.2f}s"
+            msg = (f"{self.path}: the video stops at {got} although its header announces "
+                   f"{self.info.duration:.2f}s: the file looks truncated; results cover the readable part")
+            log.warning(msg)
+            self.warnings.append(msg)
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         rot = _rotation_cw(frame)
