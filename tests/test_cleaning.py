@@ -385,3 +385,39 @@ def test_repair_lr_swaps_no_false_swap_when_legs_cross_fast():
     fixed, swapped = repair_lr_swaps(bad, "blazepose33")
     np.testing.assert_array_equal(np.flatnonzero(swapped), [100, 101])
     np.testing.assert_array_equal(fixed, truth)
+
+
+# ------------------------------------------------------------------ identity jumps (estimator switched person)
+def _stick(center, size, T=1):
+    """(T, 13, 2) penn13-like pose: joints spread over a box of ``size`` around ``center``."""
+    offs = np.random.default_rng(0).uniform(-0.35, 0.35, (13, 2)) * size
+    return np.repeat((np.asarray(center) + offs)[None], T, axis=0)
+
+
+def test_identity_breaks_finds_a_jump_to_another_person_only():
+    from sportlens.pose.cleaning import identity_breaks
+
+    a = _stick((100, 300), 200, 10)
+    a += np.linspace(0, 90, 10)[:, None, None]  # fast but real movement: 10 px/frame
+    b = _stick((1200, 300), 200, 10)
+    kp = np.concatenate([a, b])
+    kp[12] = np.nan  # an empty frame just after the switch does not hide it
+    breaks = identity_breaks(kp)
+    assert np.flatnonzero(breaks).tolist() == [10]
+    small = _stick((100, 300), 60, 5)  # a much smaller person at the same place: also a switch
+    assert np.flatnonzero(identity_breaks(np.concatenate([a[:5], small]))).tolist() == [5]
+
+
+def test_clean_track_never_smooths_across_people():
+    a = _stick((100, 300), 200, 30)
+    b = _stick((1200, 300), 200, 30)
+    kp = np.concatenate([a, b])
+    track = PoseTrack(kp, np.ones(kp.shape[:2]), np.arange(60) / 30, "penn13")
+    clean, report = clean_track(track, CleaningSettings())
+    assert report.identity_segments == 2 and clean.segment.tolist() == [0] * 30 + [1] * 30
+    assert np.allclose(clean.keypoints, kp, atol=1e-6)  # constant segments stay exactly as they were
+
+    from sportlens.kinematics import compute_angles
+
+    table = compute_angles(clean)
+    assert np.nanmax(np.abs(table.velocity)) < 1e-6  # no spike at the switch

@@ -366,3 +366,19 @@ def test_com_trunk_only_and_renormalisation():
     mh, fh = params["left_thigh"]
     expected = (mt * np.array([0, 100 * ft]) + mh * np.array([10, 100 + 100 * fh])) / (mt + mh)
     np.testing.assert_allclose(center_of_mass(make_track([with_thigh]), sex="male")[0], expected, atol=1e-9)
+
+
+def test_peak_velocity_ignores_run_edges():
+    from sportlens.kinematics.metrics import peak_velocity
+
+    T = 20
+    times = np.arange(T) / 10.0
+    values = np.full((T, 1), np.nan)
+    values[5:15, 0] = 10.0 * times[5:15]  # 10 deg/s ...
+    vel = np.full((T, 1), np.nan)
+    vel[5:15, 0] = 10.0
+    vel[5, 0] = 5000.0  # ... with a spurious spike where the run starts
+    table = AngleTable(times=times, names=("x",), values=values, velocity=vel, acceleration=vel * 0)
+    assert peak_velocity(table)["x"] == pytest.approx(10.0)
+    vel[10, 0] = 300.0  # a real peak inside the run is kept
+    assert peak_velocity(table)["x"] == pytest.approx(300.0)

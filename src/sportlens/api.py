@@ -120,10 +120,11 @@ def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, pro
         t = clock.lap("tables", t)
         key_times = key_frame_times(analysis, settings.output.key_frames)
         video_path = stage.path("overlay.mp4") if settings.output.video else None
-        progress.stage("overlay" if video_path else "key frames",
-                       analysis.raw.num_frames if video_path else None)
+        if video_path:
+            progress.stage("overlay", analysis.raw.num_frames)
         keys = render_overlay(analysis, video_path, start=settings.start, end=settings.end,
                               max_side=settings.output.overlay_max_side, key_times=key_times,
+                              workers=settings.pose.workers, chunk_seconds=settings.pose.chunk_seconds,
                               progress=progress.advance)
         t = clock.lap("overlay" if video_path else "key_frames", t)
         (stage.path("report.html")).write_text(render_html(analysis, keys), encoding="utf-8")

@@ -5,9 +5,12 @@ else is a bug: one line too, with the traceback only under ``--debug``.
 """
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import os
+import re
 import sys
+import tempfile
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
@@ -27,6 +30,38 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="sportlens: quantitative feedback from sports-training video.")
 err = Console(stderr=True)
 _state = {"debug": False}
+# Lines native libraries (TFLite, absl/glog inside MediaPipe) print on fd 2 that mean nothing to a user.
+_NATIVE_NOISE = re.compile(r"^(INFO: Created TensorFlow Lite|WARNING: All log messages before absl|"
+                           r"[IW]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\])")
+
+
+@contextlib.contextmanager
+def _filtered_native_stderr():
+    """Capture fd 2 while the pipeline runs and replay it without native start-up noise.
+
+    The progress bar keeps writing to a duplicate of the real stderr, so it stays live.
+    Skipped under --debug (everything is shown as it comes).
+    """
+    if _state["debug"]:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    err.file = os.fdopen(os.dup(real), "w", buffering=1, closefd=True)
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            os.close(real)
+            err.file.close()
+            err.file = sys.stderr
+            sink.seek(0)
+            for line in sink:
+                if not _NATIVE_NOISE.match(line):
+                    sys.stderr.write(line)
 
 
 class FilterName(str, Enum):
@@ -101,7 +136,8 @@ def analyze(
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                   disable=as_json and not err.is_terminal) as bar:
-        analysis = _run(lambda: analyze_video(video, out, settings, progress=_RichProgress(bar)))
+        with _filtered_native_stderr():
+            analysis = _run(lambda: analyze_video(video, out, settings, progress=_RichProgress(bar)))
     if as_json:
         typer.echo((out / "summary.json").read_text())
     else:

@@ -37,7 +37,7 @@ class CleaningSettings:
 @dataclass(frozen=True)
 class OutputSettings:
     video: bool = True  # write overlay.mp4
-    overlay_max_side: int = 1280  # overlay frames are scaled so the longer side is at most this
+    overlay_max_side: int = 960  # overlay frames are scaled so the longer side is at most this
     key_frames: int = 4  # key frames with the skeleton drawn in report.html
 
 

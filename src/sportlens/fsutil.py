@@ -65,6 +65,12 @@ class StagedDir:
             self.abort()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
     path = Path(path)
@@ -72,6 +78,7 @@ def write_json(path: str | Path, data: Any) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, allow_nan=False)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

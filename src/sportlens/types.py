@@ -42,6 +42,9 @@ class PoseTrack:
     scores:    (T, V) float in [0, 1] (visibility/confidence), 0 where missing.
     times:     (T,) float seconds.
     frame_index: (T,) int, index of the frame in the decoded (possibly trimmed) stream.
+    segment: (T,) int, identity segment: it changes where the estimator jumped to another person
+        (single-person backends do that in crowded scenes). Interpolation, filters and time
+        derivatives never cross a segment boundary.
     """
 
     keypoints: np.ndarray  # (T, V, 2)
@@ -50,6 +53,7 @@ class PoseTrack:
     skeleton: str  # a layout name from sportlens.skeletons
     person_id: int = 0
     frame_index: np.ndarray | None = None  # (T,)
+    segment: np.ndarray | None = None  # (T,)
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
@@ -57,6 +61,8 @@ class PoseTrack:
         self.times = np.asarray(self.times, dtype=np.float64)
         if self.frame_index is None:
             self.frame_index = np.arange(len(self.times))
+        if self.segment is None:
+            self.segment = np.zeros(len(self.times), dtype=np.int64)
         T = len(self.times)
         if self.keypoints.ndim != 3 or self.keypoints.shape[0] != T or self.keypoints.shape[2] != 2:
             raise ValueError(f"keypoints must be (T, V, 2) with T={T}, got {self.keypoints.shape}")
@@ -89,7 +95,16 @@ class PoseTrack:
             scores=self.scores[start:stop],
             times=self.times[start:stop],
             frame_index=self.frame_index[start:stop],
+            segment=self.segment[start:stop],
         )
+
+    def segment_slices(self) -> list[slice]:
+        """Contiguous frame ranges of constant ``segment``, in order."""
+        if self.num_frames == 0:
+            return []
+        cuts = np.flatnonzero(np.diff(self.segment) != 0) + 1
+        edges = [0, *cuts.tolist(), self.num_frames]
+        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
 @dataclass

@@ -234,7 +234,9 @@ def compute_angles(track: PoseTrack) -> AngleTable:
         # a derivative over a zero or negative time step is meaningless
         raise ValueError("track times must be strictly increasing to compute angular velocity")
     values = np.stack([_angle(track, s) for s in ANGLE_SPECS], axis=1)  # (T, A)
-    velocity = time_derivative(values, times, min_run=2)  # (T, A)
-    acceleration = time_derivative(velocity, times, min_run=3)  # (T, A)
+    velocity, acceleration = np.full_like(values, np.nan), np.full_like(values, np.nan)
+    for sl in track.segment_slices():  # never differentiate across a jump to another person
+        velocity[sl] = time_derivative(values[sl], times[sl], min_run=2)  # (t, A)
+        acceleration[sl] = time_derivative(velocity[sl], times[sl], min_run=3)
     return AngleTable(times=times.copy(), names=ANGLE_NAMES, values=values,
                       velocity=velocity, acceleration=acceleration)

@@ -41,13 +41,29 @@ def range_of_motion(table: AngleTable) -> dict[str, dict[str, float]]:
     return {name: _rom_of(table.values[:, i]) for i, name in enumerate(table.names)}
 
 
+EDGE_FRAMES = 2  # samples this close to the start/end of a measured run are left out of peaks
+
+
 def peak_velocity(table: AngleTable) -> dict[str, float]:
-    """angle name -> max |angular velocity| (deg/s); NaN if never measured."""
+    """angle name -> max |angular velocity| (deg/s); NaN if never measured.
+
+    Samples within ``EDGE_FRAMES`` of either end of a run of measured frames are ignored: there the
+    derivative is one-sided, the low-pass filter has no data on one side, and the pose estimator has
+    just (re)acquired the person, so a single bad pose gives spurious peaks of thousands of deg/s.
+    """
     out = {}
     for i, name in enumerate(table.names):
-        v = _finite(table.velocity[:, i])
-        out[name] = float(np.abs(v).max()) if v.size else math.nan
+        v = table.velocity[:, i]
+        inner = _away_from_run_edges(np.isfinite(v), EDGE_FRAMES)
+        out[name] = float(np.abs(v[inner]).max()) if inner.any() else math.nan
     return out
+
+
+def _away_from_run_edges(mask: np.ndarray, k: int) -> np.ndarray:
+    """(T,) True where mask holds for the k samples before and after as well."""
+    padded = np.concatenate([np.zeros(k, bool), mask, np.zeros(k, bool)])
+    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1)  # (T, 2k+1)
+    return window.all(axis=1)
 
 
 def lr_pairs(names: tuple[str, ...]) -> dict[str, tuple[str, str]]:

@@ -9,6 +9,10 @@
 4. ``interpolate_gaps`` short interior gaps are filled (PCHIP on real times);
 5. smoothing            ``butterworth`` (zero phase, offline), ``one_euro`` (causal) or none.
 
+Before that, ``identity_breaks`` cuts the track where a single-person estimator jumped to another
+person (a jump of many body sizes in one frame); steps 2-5 run on each segment separately, so
+nothing is interpolated, filtered or differentiated across two different people.
+
 What comes from a library and what is written here: the low-pass is ``scipy.signal`` (``butter``
 + ``sosfiltfilt``) and gap filling is ``scipy.interpolate.PchipInterpolator``. The Hampel filter,
 the One-Euro filter and the swap repair are written by hand because neither numpy nor scipy
@@ -20,7 +24,7 @@ by column on the flattened trailing axes and returns a new array (inputs are nev
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,6 +76,7 @@ class CleaningReport:
     filter: str  # the smoothing actually applied: butterworth | oneeuro | none
     cutoff_hz: float | None  # effective Butterworth cut-off (after clipping), else None
     fps: float | None  # sample rate the filter assumed, 1 / median(dt); None when not filtered
+    identity_segments: int = 1  # parts the track was cut into where the estimator jumped to another person
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -482,14 +487,64 @@ def _smooth(
     return butterworth(kp, fps, s.cutoff_hz, s.order), "butterworth", cutoff, fps
 
 
+def identity_breaks(keypoints: np.ndarray, max_jump: float = 0.75, max_scale: float = 1.8) -> np.ndarray:
+    """(T,) bool: True where a frame starts a new identity segment.
+
+    A single-person estimator can jump from one person to another between frames. We call it a
+    jump when, from one detected frame to the next, the pose's centre (median of its joints) moves
+    more than ``max_jump`` body sizes (bounding-box diagonal) or its size changes by more than
+    ``max_scale`` times. Real movement is far slower: at 30 fps a sprinter's centre moves about
+    0.05 body sizes per frame. Frames with no joint are skipped (compared with the last detected one).
+    """
+    T = keypoints.shape[0]
+    breaks = np.zeros(T, dtype=bool)
+    present = np.isfinite(keypoints).all(axis=-1)  # (T, V)
+    prev_c, prev_s = None, None
+    for t in np.flatnonzero(present.sum(axis=1) >= 3):
+        pts = keypoints[t][present[t]]  # (n, 2)
+        c = np.median(pts, axis=0)
+        size = float(np.hypot(*(pts.max(axis=0) - pts.min(axis=0))))
+        if prev_c is not None and size > 0 and prev_s > 0:
+            ratio = max(size, prev_s) / min(size, prev_s)
+            breaks[t] = np.hypot(*(c - prev_c)) > max_jump * max(size, prev_s) or ratio > max_scale
+        prev_c, prev_s = c, size
+    return breaks
+
+
 def clean_track(track: PoseTrack, settings: CleaningSettings) -> tuple[PoseTrack, CleaningReport]:
-    """Threshold -> swap repair -> Hampel -> gap interpolation -> filter; see the module doc.
+    """Cut the track where the estimator jumped to another person, then clean each identity
+    segment on its own (threshold -> swap repair -> Hampel -> gaps -> filter; see the module doc).
 
     The cleaned track keeps the raw scores (moved with their joints when a swap is repaired;
     interpolated joints keep their raw, low, score) except that a joint still missing scores 0.
+    Its ``segment`` numbers the identity segments.
     """
     if settings.filter not in FILTERS:
         raise ValueError(f"unknown cleaning filter {settings.filter!r}; valid: {', '.join(FILTERS)}")
+    kp0 = apply_threshold(track.keypoints, track.scores, settings.min_score)  # (T, V, 2)
+    segment = np.cumsum(identity_breaks(kp0))  # (T,)
+    tagged = replace(track, segment=segment)
+    parts = [_clean_segment(tagged.slice(sl.start, sl.stop), settings) for sl in tagged.segment_slices()]
+    if not parts:
+        return _clean_segment(tagged, settings)
+    kp = np.concatenate([p.keypoints for p, _ in parts])
+    scores = np.concatenate([p.scores for p, _ in parts])
+    return tagged.with_data(kp, scores), _merge_reports([r for _, r in parts], int(segment[-1]) + 1)
+
+
+def _merge_reports(reports: list[CleaningReport], segments: int) -> CleaningReport:
+    counts = ("frames", "missing_input", "thresholded", "swaps_repaired", "outliers", "interpolated",
+              "remaining_missing")
+    merged = replace(reports[0], **{k: sum(getattr(r, k) for r in reports) for k in counts})
+    filters = [r for r in reports if r.filter != "none"]
+    if filters:  # the longest segment's filter facts describe the run
+        best = max(filters, key=lambda r: r.frames)
+        merged = replace(merged, filter=best.filter, cutoff_hz=best.cutoff_hz, fps=best.fps)
+    merged.identity_segments = segments
+    return merged
+
+
+def _clean_segment(track: PoseTrack, settings: CleaningSettings) -> tuple[PoseTrack, CleaningReport]:
     raw_present = track.present()  # (T, V)
     kp = apply_threshold(track.keypoints, track.scores, settings.min_score)  # (T, V, 2)
     thresholded = int((raw_present & ~_present(kp)).sum())

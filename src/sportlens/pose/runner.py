@@ -9,7 +9,6 @@ only the per-frame keypoints (V x 3 floats) are kept.
 """
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,9 +21,7 @@ from sportlens.config import PoseSettings
 from sportlens.pose.base import create_estimator
 from sportlens.types import PoseTrack, VideoInfo
 from sportlens.video import VideoReader, probe
-
-MIN_CHUNK_S = 1.0  # shorter chunks cost more in re-detection and seeking than they gain
-
+from sportlens.video.chunks import chunk_ranges
 
 @dataclass
 class _ChunkResult:
@@ -33,17 +30,6 @@ class _ChunkResult:
     scores: list[np.ndarray] = field(default_factory=list)  # each (V,)
     warnings: list[str] = field(default_factory=list)
     skeleton: str = ""
-
-
-def plan_chunks(start: float, end: float, workers: int, chunk_seconds: float) -> list[tuple[float, float]]:
-    """Contiguous [t0, t1) chunks covering [start, end): at least one per worker when long enough."""
-    span = end - start
-    if workers <= 1 or span < 2 * MIN_CHUNK_S:
-        n = max(1, math.ceil(span / chunk_seconds)) if span > 0 else 1
-    else:
-        n = max(min(workers, int(span // MIN_CHUNK_S)), math.ceil(span / chunk_seconds))
-    edges = np.linspace(start, end, n + 1)
-    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def _run_chunk(path: Path, t0: float, t1: float | None, settings: PoseSettings,
@@ -77,11 +63,7 @@ def estimate_video(path: str | Path, settings: PoseSettings = PoseSettings(), *,
     """
     path = Path(path)
     info = info or probe(path)
-    t_start = max(0.0, start or 0.0)
-    t_plan = min(end, info.duration) if end is not None and info.duration else (end or info.duration)
-    chunks = plan_chunks(t_start, t_plan, settings.workers, settings.chunk_seconds) if t_plan else [(t_start, None)]
-    # The last chunk reads to the user's end (or the real end): container durations are estimates.
-    chunks[-1] = (chunks[-1][0], end)
+    chunks = chunk_ranges(info, start, end, settings.workers, settings.chunk_seconds)
     lock, stop = threading.Lock(), threading.Event()
 
     def tick(n: int) -> None:

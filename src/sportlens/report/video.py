@@ -1,11 +1,17 @@
 """The overlay video (skeleton, angle labels, angle strip) and the key frames of the report.
 
 The video is decoded a second time (at overlay size, streaming) rather than keeping frames from
-the pose pass: memory stays flat however long the video is. Decoded frames are matched to the
-analysis by timestamp, not by counting, so a trimmed or variable-frame-rate video stays in sync.
+the pose pass: memory stays flat however long the video is. As in the pose pass, the time range
+is cut into chunks rendered by parallel threads (each its own decoder and encoder; FFmpeg, x264
+and OpenCV release the GIL), and the segments are joined without re-encoding. Decoded frames are
+matched to the analysis by timestamp, not by counting, so trimmed or variable-frame-rate videos
+stay in sync.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +19,10 @@ import numpy as np
 
 from sportlens.report.draw import render_overlay_frame
 from sportlens.types import Analysis
-from sportlens.video import VideoReader, VideoWriter
+from sportlens.video import VideoReader, VideoWriter, concat_mp4
+from sportlens.video.chunks import chunk_ranges
+
+KeyFrames = list[tuple[float, np.ndarray]]
 
 
 def _match(times: np.ndarray, t: float) -> int | None:
@@ -27,39 +36,65 @@ def _match(times: np.ndarray, t: float) -> int | None:
 
 
 def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | None, end: float | None,
-                   max_side: int, key_times: list[float],
-                   progress: Callable[[int], None] | None = None) -> list[tuple[float, np.ndarray]]:
-    """Write the overlay MP4 to ``out_path`` (None: only grab key frames). Returns key frames."""
-    reader = VideoReader(analysis.video.path, start=start, end=end, max_side=max_side, fast_scaling=False)
-    times = analysis.clean.times
-    keys: list[tuple[float, np.ndarray]] = []
-    pending = sorted(key_times)
-    writer = VideoWriter(out_path, *reader.output_size, analysis.video.fps) if out_path else None
-    try:
-        for frame in _frames(reader, pending, seek=writer is None):
-            i = _match(times, frame.time)
-            img = render_overlay_frame(frame.image, i, analysis) if i is not None else frame.image
-            if pending and i is not None and frame.time >= pending[0] - 1e-6:
-                keys.append((frame.time, frame.image.copy()))  # drawn by render_html
-                pending.pop(0)
-            if writer:
-                writer.write(img)
-            if progress:
+                   max_side: int, key_times: list[float], workers: int = 2, chunk_seconds: float = 20.0,
+                   progress: Callable[[int], None] | None = None) -> KeyFrames:
+    """Write the overlay MP4 to ``out_path`` (None: only grab key frames). Returns the key frames
+    (time, undrawn RGB image at overlay size), for the report to draw on."""
+    if out_path is None:
+        return grab_frames(analysis, key_times, max_side)
+    chunks = chunk_ranges(analysis.video, start, end, workers, chunk_seconds)
+    parts = [out_path.with_name(f".{out_path.stem}.seg{k}.{os.getpid()}.mp4") for k in range(len(chunks))]
+    lock = threading.Lock()
+
+    def tick() -> None:
+        if progress:
+            with lock:
                 progress(1)
-    except BaseException:
-        if writer:
-            writer.abort()
-        raise
-    if writer:
-        writer.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            jobs = [pool.submit(_render_chunk, analysis, p, a, b, max_side, key_times, tick)
+                    for p, (a, b) in zip(parts, chunks)]
+            keys = [k for j in jobs for k in j.result()]
+        concat_mp4([p for p in parts if p.exists()], out_path)
+    finally:
+        for p in parts:
+            p.unlink(missing_ok=True)
+    return _dedupe(keys)
+
+
+def _render_chunk(analysis: Analysis, part: Path, t0: float, t1: float | None, max_side: int,
+                  key_times: list[float], tick: Callable[[], None]) -> KeyFrames:
+    reader = VideoReader(analysis.video.path, start=t0, end=t1, max_side=max_side)
+    pending = sorted(t for t in key_times if t >= t0 - 1e-6 and (t1 is None or t < t1))
+    keys: KeyFrames = []
+    times = analysis.clean.times
+    # ultrafast: the overlay is a viewing aid; speed matters more than file size (~15 MB/min at 960 px)
+    with VideoWriter(part, *reader.output_size, analysis.video.fps, preset="ultrafast") as writer:
+        for frame in reader:
+            if pending and frame.time >= pending[0] - 1e-6:
+                keys.append((frame.time, frame.image.copy()))  # before drawing: the report draws its own
+                pending.pop(0)
+            i = _match(times, frame.time)
+            writer.write(render_overlay_frame(frame.image, i, analysis) if i is not None else frame.image)
+            tick()
     return keys
 
 
-def _frames(reader: VideoReader, key_times: list[float], seek: bool):
-    """All frames, or (no video wanted) only short reads around each key time."""
-    if not seek:
-        yield from reader
-        return
-    for t in key_times:
-        sub = VideoReader(reader.path, start=t, end=t + 0.2, max_side=reader.max_side, fast_scaling=False)
-        yield from sub
+def grab_frames(analysis: Analysis, key_times: list[float], max_side: int) -> KeyFrames:
+    """The first frame at or after each time (short seeks; no full decode)."""
+    keys: KeyFrames = []
+    for t in sorted(key_times):
+        for frame in VideoReader(analysis.video.path, start=t, end=t + 0.5, max_side=max_side):
+            keys.append((frame.time, frame.image))
+            break
+    return keys
+
+
+def _dedupe(keys: KeyFrames) -> KeyFrames:
+    seen, out = set(), []
+    for t, img in sorted(keys, key=lambda k: k[0]):
+        if round(t, 4) not in seen:
+            seen.add(round(t, 4))
+            out.append((t, img))
+    return out

@@ -28,7 +28,8 @@ def pick_codec() -> str:
 class VideoWriter:
     """Encode RGB uint8 frames (H, W, 3) of a fixed, even size to an MP4 file."""
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, crf: int = 23):
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, crf: int = 23,
+                 preset: str = "veryfast"):
         self.path = Path(path)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part.mp4")
         self.width, self.height = width, height
@@ -39,7 +40,8 @@ class VideoWriter:
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         if self.codec == "libx264":
-            self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+            # bframes=0: segments written in parallel can then be joined packet by packet (concat_mp4)
+            self._stream.options = {"crf": str(crf), "preset": preset, "bf": "0"}
         else:
             self._stream.bit_rate = 4_000_000
         self.frames = 0
@@ -76,3 +78,35 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def concat_mp4(parts: list[Path], out: Path) -> Path:
+    """Join MP4 segments of one codec/size into ``out`` by copying packets (no re-encoding).
+
+    Why by hand: FFmpeg's concat demuxer is not exposed by PyAV; joining is only re-timing packets.
+    Segments must have no B-frames reordering across their ends (true for our encoder settings).
+    Written to a temporary name and renamed, like every output.
+    """
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part.mp4")
+    try:
+        with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as oc:
+            stream, offset = None, 0
+            for part in parts:
+                with av.open(str(part)) as ic:
+                    s_in = ic.streams.video[0]
+                    if stream is None:
+                        stream = oc.add_stream_from_template(s_in)
+                    end = offset
+                    for p in ic.demux(s_in):
+                        if p.dts is None:  # the demuxer's final flush packet
+                            continue
+                        dur = p.duration or 0
+                        p.pts, p.dts = p.pts + offset, p.dts + offset
+                        end = max(end, p.pts + dur)
+                        p.stream = stream
+                        oc.mux(p)
+                    offset = end
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
