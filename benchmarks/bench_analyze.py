@@ -61,10 +61,10 @@ def make_long_video(src: Path, dst: Path, minutes: float) -> Path:
         s_in = ic.streams.video[0]
         s = oc.add_stream("libx264", rate=s_in.average_rate)
         s.width, s.height, s.pix_fmt = 1920, 1080, "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "23", "g": "60"}
-        for f in ic.decode(s_in):
+        s.options = {"preset": "veryfast", "crf": "23", "g": "60", "bf": "0"}
+        for i, f in enumerate(ic.decode(s_in)):
             img = f.reformat(width=1920, height=1080, format="yuv420p")
-            img.pts = None
+            img.pts, img.time_base = i, 1 / Fraction(s_in.average_rate)
             for p in s.encode(img):
                 oc.mux(p)
         for p in s.encode():
@@ -72,13 +72,15 @@ def make_long_video(src: Path, dst: Path, minutes: float) -> Path:
     with av.open(str(once)) as ic, av.open(str(dst), "w") as oc:
         s_in = ic.streams.video[0]
         s = oc.add_stream_from_template(s_in)
-        packets = [p for p in ic.demux(s_in) if p.size]
-        span = (max(p.pts for p in packets) + packets[0].duration) if packets else 0
+        # (bytes, pts, dts, keyframe): a muxed packet is consumed, so each loop needs new ones
+        packets = [(bytes(p), p.pts, p.dts, p.is_keyframe, p.duration) for p in ic.demux(s_in) if p.size]
+        span = max(p[1] for p in packets) + (packets[0][4] or 1)
         loops = int(np.ceil(minutes * 60 / float(span * s_in.time_base)))
         for k in range(loops):
-            for p in packets:
-                p.pts, p.dts = p.pts + (span if k else 0), p.dts + (span if k else 0)
-                p.stream = s
+            for data, pts, dts, key, dur in packets:
+                p = av.Packet(data)
+                p.pts, p.dts, p.duration, p.is_keyframe = pts + k * span, dts + k * span, dur, key
+                p.time_base, p.stream = s_in.time_base, s
                 oc.mux(p)
     once.unlink()
     return dst

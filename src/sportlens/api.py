@@ -6,6 +6,7 @@ a step. Data flow: probe -> pose (parallel chunks) -> cleaning -> kinematics -> 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -122,13 +123,18 @@ def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, pro
         video_path = stage.path("overlay.mp4") if settings.output.video else None
         if video_path:
             progress.stage("overlay", analysis.raw.num_frames)
-        keys = render_overlay(analysis, video_path, start=settings.start, end=settings.end,
-                              max_side=settings.output.overlay_max_side, key_times=key_times,
-                              workers=settings.pose.workers, chunk_seconds=settings.pose.chunk_seconds,
-                              progress=progress.advance)
-        t = clock.lap("overlay" if video_path else "key_frames", t)
-        (stage.path("report.html")).write_text(render_html(analysis, keys), encoding="utf-8")
-        t = clock.lap("report", t)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Without a video, key frames are decoded (GIL released) while the report's plots draw.
+            keys = pool.submit(render_overlay, analysis, video_path, start=settings.start, end=settings.end,
+                               max_side=settings.output.overlay_max_side, key_times=key_times,
+                               workers=settings.pose.workers, chunk_seconds=settings.pose.chunk_seconds,
+                               progress=progress.advance)
+            if video_path:
+                keys.result()
+                t = clock.lap("overlay", t)
+            html = render_html(analysis, keys.result)
+        (stage.path("report.html")).write_text(html, encoding="utf-8")
+        t = clock.lap("report" if video_path else "key_frames_and_report", t)
         names = sorted(p.name for p in stage.staging.iterdir()) + ["summary.json"]
         analysis.files = {n: str(out / n) for n in names}
         analysis.timings = clock.timings

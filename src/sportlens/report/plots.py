@@ -38,6 +38,8 @@ _DPI = 110
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
+    # tight_layout + a tight bbox: constrained layout looked the same and cost ~0.8 s per report
+    fig.tight_layout()
     fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
     return buf.getvalue()
 
@@ -106,7 +108,7 @@ def plot_angle_curves(angles: AngleTable, *, groups: Sequence[tuple[str, Sequenc
         return empty_figure("No angle data: no person was detected, or no joint angle could be measured.")
     ncols = max(1, min(ncols, len(groups)))
     nrows = int(np.ceil(len(groups) / ncols))
-    fig = Figure(figsize=(5.2 * ncols, 2.5 * nrows), layout="constrained")
+    fig = Figure(figsize=(5.2 * ncols, 2.5 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for k, (title, members) in enumerate(groups):
         ax = axes[k // ncols][k % ncols]
@@ -175,7 +177,7 @@ def plot_rom_bars(rom: Mapping[str, Mapping[str, Any]]) -> bytes:
     if not values:
         return empty_figure("No range of motion to show: no joint angle could be measured.", (7.0, 2.0))
     top = max(max(values), 1.0)
-    fig = Figure(figsize=(max(5.0, 1.3 * len(rows) + 2), 3.2), layout="constrained")
+    fig = Figure(figsize=(max(5.0, 1.3 * len(rows) + 2), 3.2))
     ax = fig.add_subplot(1, 1, 1)
     w = 0.38
     for i, (_, bars) in enumerate(rows):
@@ -215,7 +217,7 @@ def plot_detection_timeline(track: PoseTrack, *, min_score: float = 0.0) -> byte
     frac = visible.mean(axis=1) if track.num_joints else np.zeros(len(times))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_score = np.where(visible.any(axis=1), (scores * visible).sum(axis=1) / visible.sum(axis=1), np.nan)
-    fig = Figure(figsize=(9.0, 2.4), layout="constrained")
+    fig = Figure(figsize=(9.0, 2.4))
     ax = fig.add_subplot(1, 1, 1)
     none = ~present.any(axis=1)
     if none.any():
@@ -262,7 +264,7 @@ def plot_com_trajectory(com: np.ndarray | None, times: np.ndarray, *, width: int
     ok = np.isfinite(com).all(axis=1)
     n = min(len(times), len(com))
     com, times, ok = com[:n], times[:n], ok[:n]
-    fig = Figure(figsize=(10.0, 3.4), layout="constrained")
+    fig = Figure(figsize=(10.0, 3.4))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
     x, y = com[:, 0], com[:, 1]
     ax1.plot(x, y, color="#bbbbbb", linewidth=1.0, zorder=1)

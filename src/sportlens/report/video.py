@@ -41,7 +41,7 @@ def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | 
     """Write the overlay MP4 to ``out_path`` (None: only grab key frames). Returns the key frames
     (time, undrawn RGB image at overlay size), for the report to draw on."""
     if out_path is None:
-        return grab_frames(analysis, key_times, max_side)
+        return grab_frames(analysis, key_times, max_side, workers)
     chunks = chunk_ranges(analysis.video, start, end, workers, chunk_seconds)
     parts = [out_path.with_name(f".{out_path.stem}.seg{k}.{os.getpid()}.mp4") for k in range(len(chunks))]
     lock = threading.Lock()
@@ -81,14 +81,15 @@ def _render_chunk(analysis: Analysis, part: Path, t0: float, t1: float | None, m
     return keys
 
 
-def grab_frames(analysis: Analysis, key_times: list[float], max_side: int) -> KeyFrames:
-    """The first frame at or after each time (short seeks; no full decode)."""
-    keys: KeyFrames = []
-    for t in sorted(key_times):
+def grab_frames(analysis: Analysis, key_times: list[float], max_side: int, workers: int = 2) -> KeyFrames:
+    """The first frame at or after each time: short seeks in parallel threads, no full decode."""
+    def grab(t: float) -> KeyFrames:
         for frame in VideoReader(analysis.video.path, start=t, end=t + 0.5, max_side=max_side):
-            keys.append((frame.time, frame.image))
-            break
-    return keys
+            return [(frame.time, frame.image)]
+        return []
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return [k for found in pool.map(grab, sorted(key_times)) for k in found]
 
 
 def _dedupe(keys: KeyFrames) -> KeyFrames:
