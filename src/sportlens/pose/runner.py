@@ -35,7 +35,8 @@ class _ChunkResult:
 def _run_chunk(path: Path, t0: float, t1: float | None, settings: PoseSettings,
                info: VideoInfo, tick: Callable[[int], None], stop: threading.Event) -> _ChunkResult:
     res = _ChunkResult()
-    reader = VideoReader(path, start=t0, end=t1, max_side=settings.max_side or None)
+    reader = VideoReader(path, start=t0, end=t1, max_side=settings.max_side or None,
+                         threaded=settings.workers <= 1)
     w, h = reader.output_size
     scale = np.array([info.width / w, info.height / h])  # back to original pixels
     est = create_estimator(settings.backend, min_detection_confidence=settings.min_detection_confidence,

@@ -53,7 +53,7 @@ def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | 
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            jobs = [pool.submit(_render_chunk, analysis, p, a, b, max_side, key_times, tick)
+            jobs = [pool.submit(_render_chunk, analysis, p, a, b, max_side, key_times, tick, workers <= 1)
                     for p, (a, b) in zip(parts, chunks)]
             keys = [k for j in jobs for k in j.result()]
         concat_mp4([p for p in parts if p.exists()], out_path)
@@ -64,8 +64,8 @@ def render_overlay(analysis: Analysis, out_path: Path | None, *, start: float | 
 
 
 def _render_chunk(analysis: Analysis, part: Path, t0: float, t1: float | None, max_side: int,
-                  key_times: list[float], tick: Callable[[], None]) -> KeyFrames:
-    reader = VideoReader(analysis.video.path, start=t0, end=t1, max_side=max_side)
+                  key_times: list[float], tick: Callable[[], None], threaded: bool) -> KeyFrames:
+    reader = VideoReader(analysis.video.path, start=t0, end=t1, max_side=max_side, threaded=threaded)
     pending = sorted(t for t in key_times if t >= t0 - 1e-6 and (t1 is None or t < t1))
     keys: KeyFrames = []
     times = analysis.clean.times
