@@ -1,6 +1,6 @@
 # Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
 # Both are idempotent: the venv is (re)installed only when a dependency file changed.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed

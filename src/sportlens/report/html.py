@@ -310,9 +310,9 @@ def _key_numbers(stats: Mapping[str, Mapping[str, float]], sym: Mapping[str, flo
 
     pair("knee_flexion", "max", "Peak knee flexion", "deepest knee bend (0° = straight leg)")
     pair("hip_flexion", "max", "Peak hip flexion", "0° = standing straight")
-    pair("knee_flexion", "rom", "Knee range of motion", "max − min over the clip")
-    pair("elbow_flexion", "rom", "Elbow range of motion", "max − min over the clip")
-    pair("shoulder_flexion", "rom", "Shoulder range of motion", "max − min over the clip")
+    pair("knee_flexion", "rom", "Knee range of motion", "5th to 95th percentile over the clip")
+    pair("elbow_flexion", "rom", "Elbow range of motion", "5th to 95th percentile over the clip")
+    pair("shoulder_flexion", "rom", "Shoulder range of motion", "5th to 95th percentile over the clip")
     trunk = stats.get("trunk_lean")
     if trunk and math.isfinite(_f(trunk.get("min"))):
         cards.append(_card("Trunk lean", esc(f"{fmt_deg(trunk.get('min'), 0)} to {fmt_deg(trunk.get('max'), 0)}"),
@@ -332,8 +332,8 @@ def _key_numbers(stats: Mapping[str, Mapping[str, float]], sym: Mapping[str, flo
 def _rom_tables(stats: Mapping[str, Mapping[str, float]], sym: Mapping[str, float]) -> str:
     bases = bilateral_pairs(list(stats))
     parts = ['<section><h2>Range of motion</h2>'
-             '<p class="hint">Per angle over the whole clip. ROM = max − min; peak velocity = fastest change '
-             'of the angle. Symmetry index: left/right ROM difference as a % of their mean.</p>']
+             '<p class="hint">Per angle over the whole clip. ROM = 95th − 5th percentile (a single bad frame cannot '
+             'inflate it); min/max are the extremes; peak velocity = fastest change of the angle. Symmetry index: left/right ROM difference as a % of their mean.</p>']
     if bases:
         head = ("<thead><tr><th rowspan=\"2\">Angle</th><th colspan=\"4\" class=\"l\">Left</th>"
                 "<th colspan=\"4\" class=\"r\">Right</th><th rowspan=\"2\">Symmetry<br>index</th></tr><tr>"
@@ -455,8 +455,10 @@ def _how_to_read(analysis: Analysis) -> str:
         "<b>Segment angles</b> (e.g. thigh angle), where shown, give the orientation of one body segment "
         "in the picture rather than the bend of a joint.",
         "<b>Left/right</b> are the athlete's own sides, not the sides of the picture.",
-        "<b>Range of motion (ROM)</b> is the largest minus the smallest value over the clip; "
-        "<b>peak velocity</b> is the fastest change of the angle, in degrees per second.",
+        "<b>Range of motion (ROM)</b> is the spread between the 5th and 95th percentile of the angle over the "
+        "clip, so one badly tracked frame cannot inflate it (min and max are shown too); "
+        "<b>peak velocity</b> is the fastest change of the angle, in degrees per second, leaving out the two "
+        "frames at either end of each tracked stretch.",
         "All angles are measured <b>in the image (2D)</b>: they are accurate when the movement happens roughly "
         "parallel to the camera (e.g. filmed side-on for a squat) and distorted when the limb moves towards "
         "or away from the camera.",
