@@ -86,3 +86,25 @@ def test_start_end_trim(demo_video, tmp_path):
     a = pd.read_csv(out / "angles.csv")
     assert a.time.min() == pytest.approx(1.0, abs=1e-3) and a.time.max() < 2.0
     assert not (out / "overlay.mp4").exists()
+
+
+def test_report_renders_offline_in_headless_chromium(run, tmp_path):
+    """The report opens in a real browser with no network: the screenshot shows the plots."""
+    import shutil
+
+    import cv2
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian chromium not installed (.ci/run installs it)")
+    out, _, _ = run
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400", f"--screenshot={shot}"]
+    subprocess.run([chromium, *flags, (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (2400, 1280)
+    # The plots' orange (left side) lines are drawn: many strongly orange pixels in the page.
+    b, g, r = img[..., 0].astype(int), img[..., 1].astype(int), img[..., 2].astype(int)
+    assert ((r > 200) & (g > 120) & (g < 190) & (b < 60)).sum() > 2000

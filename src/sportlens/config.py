@@ -16,7 +16,9 @@ class PoseSettings:
     max_side: int = 960  # frames are scaled so their longer side is at most this before pose (0 = native)
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
-    chunk_seconds: float = 20.0  # a long video is cut into chunks of about this length
+    # A long video is cut into chunks of about this length. Each chunk starts with a fresh person
+    # detection (a chance to pick another person in a crowded scene), so chunks are long.
+    chunk_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import contextlib
 import os
 import sys
 import threading
+import warnings
 
 import numpy as np
 
 from sportlens.pose.base import PoseEstimator, register_backend
 
+# protobuf's deprecation warning fires inside mediapipe on every new graph: not actionable by anyone.
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 # Quieten glog/TFLite start-up chatter ("Created TensorFlow Lite XNNPACK delegate...").
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,8 +58,6 @@ class BlazePoseEstimator(PoseEstimator):
 
     def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
                  static_image_mode: bool = False):
-        import warnings
-
         with warnings.catch_warnings():  # protobuf deprecation noise inside mediapipe
             warnings.simplefilter("ignore")
             from mediapipe.python.solutions import pose as mp_pose
