@@ -44,12 +44,24 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class RecognitionSettings:
+    enabled: bool = True  # name the movement with the shipped (or given) recognition model
+    checkpoint: str = ""  # a trained checkpoint; "" = the model shipped in the package
+    window_s: float = 2.0  # sliding window length (Penn Action clips last ~1-3 s)
+    hop_s: float = 0.25  # step between windows
+    min_confidence: float = 0.7  # below this a stretch is "unknown" (open-set rejection)
+    min_visible: float = 0.5  # windows where fewer joints are visible are not classified
+    min_segment_s: float = 0.5  # shorter stretches merge into their neighbours
+
+
+@dataclass(frozen=True)
 class AnalyzeSettings:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     pose: PoseSettings = field(default_factory=PoseSettings)
     cleaning: CleaningSettings = field(default_factory=CleaningSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -137,6 +137,38 @@ class AngleTable:
 
 
 @dataclass
+class ActionSegment:
+    """A stretch of video recognised as one action ("unknown" when no class is confident)."""
+
+    start: float  # seconds
+    end: float  # seconds
+    label: str
+    confidence: float  # mean probability of ``label`` over the segment (of the best class if unknown)
+    top3: list[tuple[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label,
+                "confidence": round(float(self.confidence), 4),
+                "top3": [[n, round(float(p), 4)] for n, p in self.top3]}
+
+
+@dataclass
+class ActionTimeline:
+    """Recognised actions over time. ``probs`` (T, K) are per-frame class probabilities."""
+
+    classes: tuple[str, ...]
+    times: np.ndarray  # (T,)
+    probs: np.ndarray  # (T, K), NaN where no window covered the frame
+    segments: list[ActionSegment]
+    model: str = ""  # what produced it (model name + checkpoint)
+
+    def top(self) -> ActionSegment | None:
+        """The longest recognised (not unknown) segment, else the longest one."""
+        known = [s for s in self.segments if s.label != "unknown"] or self.segments
+        return max(known, key=lambda s: s.end - s.start) if known else None
+
+
+@dataclass
 class Analysis:
     """Everything one ``analyze`` run produced. ``summary()`` is what goes to summary.json."""
 
@@ -150,12 +182,15 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # artifact name -> path
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    actions: ActionTimeline | None = None  # recognised movements, when a recognition model ran
 
     def summary(self) -> dict[str, Any]:
         return {
             "video": self.video.to_dict(),
             "metrics": self.metrics,
             "settings": self.settings,
+            "actions": ({"model": self.actions.model, "segments": [s.to_dict() for s in self.actions.segments]}
+                        if self.actions is not None else None),
             "warnings": list(self.warnings),
             "files": {k: str(Path(v).name) for k, v in self.files.items()},
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

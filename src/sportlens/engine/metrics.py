@@ -1,0 +1,137 @@
+"""Metrics and model statistics. Every output is JSON-friendly: plain floats/ints, None for NaN.
+
+Add a metric by adding a function here.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+from sportlens.engine.checkpoint import atomic_path
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def top_k_accuracy(labels: np.ndarray, probs: np.ndarray, k: int) -> float:
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def classification_report(labels: Sequence[int], probs: np.ndarray, classes: Sequence[str]) -> dict:
+    """Accuracy, per-class and macro metrics, confusion matrix and one-vs-rest ROC AUC.
+
+    mean_class_accuracy and the macro averages are over the classes present in ``labels`` (or,
+    for precision/recall/F1, in labels or predictions); a class absent from ``labels`` gets None.
+    """
+    labels, probs = np.asarray(labels, dtype=np.int64), np.asarray(probs, dtype=np.float64)
+    n_classes = len(classes)
+    if probs.ndim != 2 or probs.shape != (len(labels), n_classes):
+        raise ValueError(f"probs must be (N={len(labels)}, K={n_classes}), got {probs.shape}")
+    preds = probs.argmax(axis=1)
+    present = [k for k in range(n_classes) if (labels == k).any()]
+    per_class = {c: (float((preds[labels == k] == k).mean()) if k in present else None)
+                 for k, c in enumerate(classes)}
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, preds, average="macro", zero_division=0)
+    auc: dict[str, float | None] = {}
+    for k, c in enumerate(classes):
+        positives = labels == k
+        auc[c] = _num(roc_auc_score(positives, probs[:, k])) if 0 < positives.sum() < len(labels) else None
+    valid_auc = [v for v in auc.values() if v is not None]
+    return {
+        "n": int(len(labels)),
+        "top1": float((preds == labels).mean()) if len(labels) else None,
+        "top5": top_k_accuracy(labels, probs, 5) if n_classes >= 5 and len(labels) else None,
+        "mean_class_accuracy": float(np.mean([per_class[classes[k]] for k in present])) if present else None,
+        "macro_precision": _num(precision), "macro_recall": _num(recall), "macro_f1": _num(f1),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion_matrix(labels, preds, labels=list(range(n_classes))).astype(int).tolist(),
+        "roc_auc": auc,
+        "roc_auc_macro": float(np.mean(valid_auc)) if valid_auc else None,
+    }
+
+
+def save_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], png_path: str | Path,
+                          csv_path: str | Path) -> None:
+    """PNG (colours normalised per true class, counts written in the cells) and CSV of counts."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(cm, dtype=np.int64)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    size = max(4.0, 0.45 * len(classes) + 2.0)
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of true class")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted", *classes])
+        for name, row in zip(classes, cm.tolist()):
+            writer.writerow([name, *row])
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only))
+
+
+class _EvalMode:
+    """Put a model in eval mode for a measurement and restore its previous mode afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        return self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        self.model.train(self.was_training)
+
+
+def count_flops(model: nn.Module, example_x: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass on ``example_x`` (a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with _EvalMode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(example_x)
+    return int(counter.get_total_flops())
+
+
+def latency_ms(model: nn.Module, example_x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time (ms) of one forward pass on a batch of 1, after ``warmup`` untimed passes."""
+    x = example_x[:1]
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    times = []
+    with _EvalMode(model), torch.inference_mode():
+        for i in range(warmup + repeats):
+            sync()
+            start = time.perf_counter()
+            model(x)
+            sync()
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1000.0)
+    return float(statistics.median(times))
