@@ -19,7 +19,7 @@ from sportlens.engine import (ClassificationTask, FitSettings, build_from_checkp
                               load_config, save_checkpoint, save_confusion_matrix, save_resolved_config,
                               set_seed, train_one_epoch)
 from sportlens.errors import InputError
-from sportlens.models.registry import list_models, register_model
+from sportlens.models import registry
 
 T, V, C, K = 6, 5, 2, 3
 
@@ -45,8 +45,10 @@ def engine_test_mlp(hidden: int = 16, num_classes: int = K) -> nn.Module:
                          nn.Dropout(0.2), nn.Linear(hidden, num_classes))
 
 
-if "engine_test_mlp" not in list_models():
-    register_model(engine_test_mlp)
+@pytest.fixture(autouse=True)
+def registered(monkeypatch):
+    """``engine_test_mlp`` is in the model registry during each test only (other tests list all models)."""
+    monkeypatch.setitem(registry._MODELS, "engine_test_mlp", engine_test_mlp)
 
 META = {"model_name": "engine_test_mlp", "model_kwargs": {"hidden": 16}, "classes": ["a", "b", "c"],
         "data_spec": {"skeleton": "coco17", "in_channels": C, "num_frames": T}, "config": {"note": "test"}}
@@ -316,6 +318,18 @@ def test_flops_parameters_and_latency():
     x = torch.randn(1, 10)
     assert count_flops(linear, x) == 2 * 10 * 20
     assert count_parameters(linear) == 10 * 20 + 20
+
+    class LastStep(nn.Module):  # a fused LSTM kernel (oneDNN/cuDNN) is counted too
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, num_layers=2, batch_first=True, bidirectional=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0][:, -1]
+
+    b, t = 3, 5  # per step, layer and direction: 4 gates x (input + hidden) matmuls, 2 flops per MAC
+    expected = sum(2 * 2 * b * t * 4 * 16 * (n_in + 16) for n_in in (8, 32))
+    assert count_flops(LastStep(), torch.randn(b, t, 8)) == expected
     model = engine_test_mlp().train()
     ms = latency_ms(model, torch.randn(4, T, V, C), repeats=5)
     assert isinstance(ms, float) and ms > 0 and model.training  # mode restored

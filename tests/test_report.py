@@ -304,3 +304,18 @@ def test_degenerate_inputs_do_not_crash():
     page = render_html(b, [(0.3, np.zeros((H, W, 3), np.uint8))])
     assert NO_PERSON_MESSAGE not in page and "Joint angles over time" in page
     assert render_overlay_frame(np.zeros((H, W, 3), np.uint8), 3, b).any()
+
+
+def test_render_html_action_timeline():
+    from sportlens.types import ActionSegment, ActionTimeline
+
+    analysis = make_analysis()
+    T = analysis.clean.num_frames
+    segs = [ActionSegment(0.0, 1.0, "squat", 0.93, [("squat", 0.93), ("situp", 0.04), ("pushup", 0.01)]),
+            ActionSegment(1.0, 2.0, "unknown", 0.41, [("bowl", 0.41), ("squat", 0.3), ("situp", 0.1)])]
+    analysis.actions = ActionTimeline(("squat", "situp", "pushup", "bowl"), analysis.clean.times,
+                                      np.full((T, 4), 0.25), segs, model="tcn (test.pt)")
+    html = render_html(analysis)
+    assert "Recognised movements" in html and "tcn (test.pt)" in html
+    assert "93%" in html and "unknown" in html and html.index("squat") < html.index("unknown")
+    assert analysis.summary()["actions"]["segments"][0]["label"] == "squat"

@@ -80,10 +80,32 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
                         com=center_of_mass(clean), settings=to_dict(settings),
                         warnings=warnings + _detection_warnings(metrics["detection"]))
     t = clock.lap("cleaning_kinematics", t)
+    if settings.recognition.enabled and clean.detected_frames().any():
+        analysis.actions = _recognize(clean, settings, analysis.warnings)
+        t = clock.lap("recognition", t)
     if out_dir is not None:
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
     analysis.timings = clock.timings
     return analysis
+
+
+_RECOGNIZERS: dict[str, object] = {}  # checkpoint -> loaded Recognizer (one load per process)
+
+
+def _recognize(clean: PoseTrack, settings: AnalyzeSettings, warnings: list[str]):
+    """The action timeline, or None with a warning when no recognition model is available."""
+    from sportlens.recognize import Recognizer
+
+    key = settings.recognition.checkpoint
+    try:
+        if key not in _RECOGNIZERS:
+            _RECOGNIZERS[key] = Recognizer(key or None)
+    except InputError as e:
+        if key:  # the user asked for this checkpoint: that is an error, not a warning
+            raise
+        warnings.append(f"Movement recognition skipped: {e}")
+        return None
+    return _RECOGNIZERS[key].timeline(clean, settings.recognition)
 
 
 def _span(duration: float, start: float | None, end: float | None) -> float:

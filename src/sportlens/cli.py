@@ -6,6 +6,7 @@ else is a bug: one line too, with the traceback only under ``--debug``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -122,9 +123,13 @@ def analyze(
     no_video: bool = typer.Option(False, "--no-video", help="Skip the overlay video (faster)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Parallel pose workers (default 2: one per core here)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                              help="Recognition model to name the movement (default: the shipped "
+                                                   "Penn Action model)."),
+    no_recognition: bool = typer.Option(False, "--no-recognition", help="Do not name the movement."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
 ) -> None:
-    """Pose, joint angles and a report from one video.
+    """Pose, joint angles, the movement's name and a report from one video.
 
     Writes to the output folder: report.html (open it in a browser), overlay.mp4, keypoints.parquet,
     keypoints.csv, angles.csv and summary.json. Nothing is written if the run fails.
@@ -132,6 +137,8 @@ def analyze(
     from sportlens.api import analyze_video
 
     settings = _settings(start, end, filter, cutoff, no_video, workers)
+    settings = replace(settings, recognition=replace(settings.recognition, enabled=not no_recognition,
+                                                     checkpoint=str(checkpoint or "")))
     out = out or Path("sportlens-out") / video.stem
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
@@ -187,9 +194,115 @@ def _print_summary(analysis, out: Path) -> None:
                       f"{peak[name]:.0f}" if peak.get(name) is not None else "-")
     if table.row_count:
         err.print(table)
+    if analysis.actions is not None and analysis.actions.segments:
+        err.print("[bold]Movements[/] (" + analysis.actions.model + ")")
+        for seg in analysis.actions.segments:
+            alt = ", ".join(f"{n} {p:.0%}" for n, p in seg.top3)
+            err.print(f"  {seg.start:6.2f}-{seg.end:6.2f} s  {seg.label:<16} {seg.confidence:4.0%}   (top 3: {alt})",
+                      highlight=False)
     for w in analysis.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+dataset_app = typer.Typer(help="Build skeleton datasets to train on (folder of clips + labels.csv).",
+                          no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate trained models on benchmark datasets.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(eval_app, name="eval")
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Experiment YAML (flat keys that override the defaults), e.g. "
+                                             "configs/penn_tcn.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="Override one setting, e.g. --set fit.epochs=10 (repeatable)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a run's last.pt."),
+) -> None:
+    """Train a skeleton action-recognition model; writes a run folder (config, log, metrics, plots)."""
+    from sportlens.engine.config import load_config
+    from sportlens.engine.experiment import TrainConfig, run_training
+
+    cfg = _run(lambda: load_config(config, set_, TrainConfig()))
+    with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"), TimeElapsedColumn(),
+                  console=err) as bar:
+        task = bar.add_task("train", total=None, epoch=1, loss=0.0, acc=0.0)
+        state = {"epoch": 1}
+
+        def on_step(step, n_steps, loss, acc):
+            bar.update(task, completed=step, total=n_steps, loss=loss, acc=acc, epoch=state["epoch"])
+
+        def on_epoch(row):
+            state["epoch"] = row["epoch"] + 1
+            err.print(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
+                      f"  val acc {row.get('val_accuracy', float('nan')):.3f}  {row['seconds']:.1f}s")
+
+        run_dir = _run(lambda: run_training(cfg, progress=on_step, on_epoch=on_epoch, resume=resume))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics.get("test") or {}
+    if test:
+        err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
+                  f"macro F1 {test['macro_f1']:.4f}  ({metrics['train_seconds']:.0f} s training)")
+    typer.echo(f"run: {run_dir.resolve()}")
+
+
+@eval_app.command("recognition")
+def eval_recognition(
+    dataset: str = typer.Option("penn-action", "--dataset", help="penn-action or folder."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (Penn Action: the folder holding "
+                                                             "labels/). Default: shared/data/penn_action."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Default: the model shipped with sportlens."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate (the official test split by default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full metrics as JSON."),
+) -> None:
+    """Top-1, mean class accuracy, macro F1 and per-class accuracy of a recognition checkpoint."""
+    from sportlens.engine.experiment import evaluate_checkpoint
+    from sportlens.recognize import SHIPPED
+
+    ckpt = checkpoint or SHIPPED
+    report = _run(lambda: evaluate_checkpoint(ckpt, dataset=dataset, root=str(data or ""), split=split))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"{ckpt.name} on {dataset} ({split}, {report['clips']} clips): top-1 {report['top1']:.4f}, "
+               f"mean class accuracy {report['mean_class_accuracy']:.4f}, macro F1 {report['macro_f1']:.4f}")
+    table = Table(show_edge=False)
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for name, acc in report["per_class_accuracy"].items():
+        table.add_row(name, f"{acc:.3f}" if acc is not None else "-")
+    Console().print(table)
+
+
+@dataset_app.command("import-penn")
+def dataset_import_penn(
+    src: Path = typer.Argument(..., help="Penn Action folder (holding labels/NNNN.mat)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (npz per clip + labels.csv)."),
+) -> None:
+    """Convert the official Penn Action annotations into the generic skeleton dataset format."""
+    from sportlens.data import load_penn_action, save_skeleton_dataset
+
+    clips, report = _run(lambda: load_penn_action(src))
+    _run(lambda: save_skeleton_dataset(clips, out))
+    err.print(str(report), highlight=False)
+    typer.echo(f"dataset: {out.resolve()} ({len(clips)} clips)")
+
+
+@dataset_app.command("from-videos")
+def dataset_from_videos(
+    videos: Path = typer.Argument(..., help="Folder of videos."),
+    labels: Path = typer.Option(..., "--labels", help="CSV with columns clip,label,split[,subject]; clip = video "
+                                                      "file name without extension."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (npz per clip + labels.csv)."),
+) -> None:
+    """Run pose estimation on every listed video and write a skeleton dataset to train on."""
+    from sportlens.dataset_builder import build_from_videos
+
+    report = _run(lambda: build_from_videos(videos, labels, out, progress=err))
+    typer.echo(f"dataset: {out.resolve()} ({report['written']} clips, {len(report['skipped'])} skipped)")
+    for name, why in report["skipped"]:
+        err.print(f"[yellow]skipped[/] {name}: {why}", highlight=False)
 
 
 @app.command("sample-video")

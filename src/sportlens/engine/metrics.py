@@ -112,11 +112,29 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
+def _rnn_flops(input_shape, weight_shapes) -> int:
+    """Fused RNN kernels: every 2-D weight (input, hidden, projection) is applied at every step."""
+    steps = math.prod(input_shape[:-1])  # (T, B) or (B, T), or the total length of a packed batch
+    return 2 * steps * sum(math.prod(w) for w in weight_shapes if len(w) == 2)
+
+
+def _rnn_formulas() -> dict:
+    """FlopCounterMode does not count the fused LSTM/GRU kernels (CPU oneDNN, cuDNN); these do."""
+    aten = torch.ops.aten
+    formulas = {}
+    if hasattr(aten, "mkldnn_rnn_layer"):  # one call per layer and direction: w_ih, w_hh, b_ih, b_hh
+        formulas[aten.mkldnn_rnn_layer] = lambda x, w_ih, w_hh, *args, **kw: _rnn_flops(x, [w_ih, w_hh])
+    if hasattr(aten, "_cudnn_rnn"):  # one call for all layers: the flat weight list
+        formulas[aten._cudnn_rnn] = lambda x, weights, *args, **kw: _rnn_flops(x, weights)
+    return formulas
+
+
 def count_flops(model: nn.Module, example_x: torch.Tensor) -> int:
     """Floating-point operations of one forward pass on ``example_x`` (a multiply-add counts 2)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with _EvalMode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False, custom_mapping=_rnn_formulas())
+    with _EvalMode(model), torch.no_grad(), counter:
         model(example_x)
     return int(counter.get_total_flops())
 

@@ -287,6 +287,36 @@ def _warnings(analysis: Analysis) -> str:
             f'<p>These points may affect how far the numbers below can be trusted:</p><ul>{lis}</ul></section>')
 
 
+_ACTION_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442", "#8C6D31",
+                   "#6B6ECF", "#B5CF6B", "#E7969C", "#7B4173", "#3182BD", "#31A354", "#756BB1")
+
+
+def _actions(analysis: Analysis) -> str:
+    """Action timeline: a bar of coloured segments over the clip, then a table with the top-3 per segment."""
+    tl = analysis.actions
+    if tl is None or not tl.segments:
+        return ""
+    t0, t1 = tl.segments[0].start, tl.segments[-1].end
+    span = max(t1 - t0, 1e-6)
+    colour = {c: _ACTION_COLOURS[i % len(_ACTION_COLOURS)] for i, c in enumerate(tl.classes)}
+    blocks, rows = [], []
+    for seg in tl.segments:
+        width = 100.0 * (seg.end - seg.start) / span
+        bg = colour.get(seg.label, "#c9ced6")
+        label = seg.label.replace("_", " ")
+        blocks.append(f'<div class="act" style="width:{width:.3f}%;background:{bg}" '
+                      f'title="{esc(label)} {seg.start:.1f}-{seg.end:.1f} s">{esc(label) if width > 8 else ""}</div>')
+        alts = ", ".join(f"{esc(n.replace('_', ' '))} {p:.0%}" for n, p in seg.top3)
+        rows.append(f"<tr><td>{seg.start:.2f}–{seg.end:.2f} s</td><td><b>{esc(label)}</b></td>"
+                    f"<td>{seg.confidence:.0%}</td><td>{alts}</td></tr>")
+    return ('<section><h2>Recognised movements</h2><p class="hint">Sliding windows classified by '
+            f'{esc(tl.model)}; "unknown" where no trained movement is confident enough (it knows 15 Penn Action '
+            'sports movements, nothing else).</p>'
+            f'<div class="timeline">{"".join(blocks)}</div>'
+            '<table class="rom"><thead><tr><th>time</th><th>movement</th><th>confidence</th><th>top 3</th></tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
+
+
 def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
     sub_html = f'<div class="sub">{sub}</div>' if sub else ""
     return f'<div class="card {cls}"><div class="label">{esc(title)}</div><div class="value">{value}</div>{sub_html}</div>'
@@ -526,7 +556,7 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
     settings = analysis.settings or {}
     cleaning = settings.get("cleaning") if isinstance(settings, Mapping) else None
     min_score = _f((cleaning or {}).get("min_score")) if isinstance(cleaning, Mapping) else math.nan
-    body = [_header(analysis, det), _warnings(analysis)]
+    body = [_header(analysis, det), _warnings(analysis), _actions(analysis)]
     if not person:
         body.append(_no_person())
         body.append(_key_frames(analysis, _resolve(key_frames), draw=False))
@@ -547,6 +577,9 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
 
 
 CSS = """
+.timeline{display:flex;height:34px;border-radius:6px;overflow:hidden;margin:8px 0 14px;border:1px solid #e3e6ea}
+.timeline .act{display:flex;align-items:center;justify-content:center;color:#111;font-size:12px;
+white-space:nowrap;overflow:hidden;border-right:1px solid #fff}
 :root{--fg:#1d2430;--muted:#5b6472;--line:#e3e6ea;--bg:#f6f7f9;--card:#fff;--left:#b36b00;--right:#0072b2;
 --center:#007a5a;--warn-bg:#fff4e0;--warn:#8a4b00;--bad:#b34400}
 *{box-sizing:border-box}

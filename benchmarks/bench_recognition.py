@@ -1,0 +1,238 @@
+"""Penn Action skeleton action recognition: every registered model, ablations, robustness, timeline.
+
+Run: .venv/bin/python benchmarks/bench_recognition.py [--models tcn,stgcn,...] [--ship MODEL]
+     .venv/bin/python benchmarks/bench_recognition.py --ablation [--ablation-epochs 10]
+
+Protocol: official Penn Action split, ground-truth joints, person box from the joints (as on video);
+model selection on a stratified 10 % validation split of the training clips; the test split is
+evaluated once per model with its best-on-validation checkpoint. Each model trains with its
+experiment file configs/penn_<model>.yaml. Writes benchmarks/results/bench_recognition.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sportlens.config import RecognitionSettings
+from sportlens.data import estimator_noise, joint_dropout
+from sportlens.engine.config import load_config
+from sportlens.engine.experiment import DataSettings, TrainConfig, evaluate_clips, load_clips, run_training
+from sportlens.recognize import Recognizer
+from sportlens.types import PoseTrack
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RUNS = ROOT / "benchmarks" / "runs"  # git-ignored
+
+
+def train_model(name: str, overrides: list[str]) -> tuple[Path, dict]:
+    cfg = load_config(ROOT / "configs" / f"penn_{name}.yaml", [f"out_dir={RUNS}", f"name={name}", *overrides],
+                      TrainConfig())
+    run = run_training(cfg)
+    return run, json.loads((run / "metrics.json").read_text())
+
+
+def model_table(rows: list[dict]) -> list[str]:
+    out = ["| model | top-1 | mean class acc | macro F1 | tennis_forehand | tennis_serve | train s | epochs | params "
+           "| MFLOPs/clip | CPU ms/clip |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t = r["test"]
+        pc = t["per_class_accuracy"]
+        out.append(f"| {r['model']} | {t['top1']:.4f} | {t['mean_class_accuracy']:.4f} | {t['macro_f1']:.4f} "
+                   f"| {pc['tennis_forehand']:.3f} | {pc['tennis_serve']:.3f} | {r['train_seconds']:.0f} "
+                   f"| {r['epochs_run']} | {t['params']:,} | {t['flops'] / 1e6:.1f} | {t['latency_ms']:.2f} |")
+    return out
+
+
+def robustness(ckpt: Path, clips, classes, data: DataSettings) -> list[str]:
+    """Test accuracy when the test joints get pose-estimator-like noise and dropout."""
+    rng = np.random.default_rng(0)
+    out = ["| joint noise (σ, fraction of body size) | dropout | top-1 |", "|---:|---:|---:|"]
+    for sigma, drop in [(0.0, 0.0), (0.01, 0.0), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2)]:
+        noisy = []
+        for c in clips:
+            kp, vis = c.keypoints.copy(), c.visibility.copy()
+            if sigma:
+                kp = estimator_noise(kp, vis, c.skeleton, sigma, 0.01, rng)
+            if drop:
+                kp, vis = joint_dropout(kp, vis, drop, rng)
+            noisy.append(replace(c, keypoints=kp, visibility=vis))
+        top1 = evaluate_clips(ckpt, noisy, classes, data)["top1"]
+        out.append(f"| {sigma:.2f} | {drop:.2f} | {top1:.4f} |")
+    return out
+
+
+def timeline_quality(ckpt: Path, clips, seed: int = 0, n_seq: int = 40, per_seq: int = 5) -> list[str]:
+    """Concatenate test clips (with 0.3 s still transitions) into long tracks, localise the actions.
+
+    R@1 at IoU m: the fraction of ground-truth clips for which the recognised segment of the same class
+    that overlaps it most has temporal IoU >= m. Per-frame accuracy over the frames of the clips.
+    """
+    rec = Recognizer(ckpt)
+    rng = np.random.default_rng(seed)
+    hits = {0.5: 0, 0.7: 0}
+    total, correct, frames = 0, 0, 0
+    for _ in range(n_seq):
+        chosen = [clips[i] for i in rng.choice(len(clips), per_seq, replace=False)]
+        track, spans = _concat(chosen)
+        tl = rec.timeline(track, RecognitionSettings(min_confidence=0.0))
+        labels = _frame_labels(tl, track.num_frames)
+        for clip, (a, b) in zip(chosen, spans):
+            total += 1
+            correct += int(np.sum(np.array(labels[a:b]) == clip.label))
+            frames += b - a
+            best = max((_iou(s.start, s.end, track.times[a], track.times[b - 1] + 1 / 30) for s in tl.segments
+                        if s.label == clip.label), default=0.0)
+            for m in hits:
+                hits[m] += best >= m
+    return ["| R@1, IoU=0.5 | R@1, IoU=0.7 | per-frame accuracy | sequences | clips |", "|---:|---:|---:|---:|---:|",
+            f"| {hits[0.5] / total:.3f} | {hits[0.7] / total:.3f} | {correct / frames:.3f} | {n_seq} | {total} |"]
+
+
+def _concat(clips) -> tuple[PoseTrack, list[tuple[int, int]]]:
+    parts, spans, n, gap = [], [], 0, 9  # 0.3 s still transition: the last pose held
+    for c in clips:
+        kp = c.keypoints
+        hold = np.repeat(kp[-1:], gap, axis=0)
+        spans.append((n, n + len(kp)))
+        parts += [kp, hold]
+        n += len(kp) + gap
+    kp = np.concatenate(parts)
+    times = np.arange(len(kp)) / 30.0
+    return PoseTrack(kp, np.isfinite(kp).all(-1).astype(float), times, "penn13"), spans
+
+
+def _frame_labels(tl, T: int) -> list[str]:
+    labels = ["unknown"] * T
+    for s in tl.segments:
+        a, b = np.searchsorted(tl.times, s.start), np.searchsorted(tl.times, s.end)
+        labels[a:b] = [s.label] * (b - a)
+    return labels
+
+
+def _iou(a0, a1, b0, b1) -> float:
+    inter = max(0.0, min(a1, b1) - max(a0, b0))
+    return inter / (max(a1, b1) - min(a0, b0))
+
+
+def ablation(epochs: int) -> list[str]:
+    """SportNet's grid on the pose branch: T x hidden x batch, accuracy and training time per cell."""
+    out = ["| T | hidden | batch | top-1 | mean class acc | train s |", "|---:|---:|---:|---:|---:|---:|"]
+    points = []
+    for T in (16, 32, 64):
+        for hidden in (256, 512):
+            for batch in (4, 8, 32):
+                run, m = train_model("sportnet_pose", [f"data.num_frames={T}", f"model_kwargs.hidden={hidden}",
+                                                      f"data.batch_size={batch}", f"fit.epochs={epochs}",
+                                                      f"name=abl-T{T}-h{hidden}-b{batch}"])
+                t = m["test"]
+                points.append((m["train_seconds"], t["top1"], f"T{T}/h{hidden}/b{batch}"))
+                out.append(f"| {T} | {hidden} | {batch} | {t['top1']:.4f} | {t['mean_class_accuracy']:.4f} "
+                           f"| {m['train_seconds']:.0f} |")
+    _pareto_plot(points, RESULTS / "recognition_ablation_pareto.png")
+    return out
+
+
+def _pareto_plot(points, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    xs, ys, names = zip(*points)
+    ax.scatter(xs, ys)
+    for x, y, n in points:
+        ax.annotate(n, (x, y), fontsize=7)
+    front = sorted(points)
+    best, fx, fy = -1.0, [], []
+    for x, y, _ in front:
+        if y > best:
+            best = y
+            fx.append(x)
+            fy.append(y)
+    ax.step(fx, fy, where="post", color="tab:red", label="Pareto front")
+    ax.set(xlabel="training time (s)", ylabel="test top-1", title="SportNet pose branch: T x hidden x batch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tcn,sportnet_pose,stgcn,psta,mhssa,lstm_attn")
+    ap.add_argument("--ablation", action="store_true", help="run only the T x hidden x batch grid")
+    ap.add_argument("--ablation-epochs", type=int, default=20)
+    ap.add_argument("--ship", default="", help="copy this model's best checkpoint into the package")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 2)
+    if args.ablation:  # a separate run and results file: 18 trainings
+        lines = ["# bench_recognition: SportNet ablation on the pose branch (Penn Action, GT joints)", "",
+                 f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
+                 f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+                 f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
+                 f"- {args.ablation_epochs} epochs per cell (shortened so the grid runs in minutes); test top-1", "",
+                 *ablation(args.ablation_epochs), "", "![Pareto](recognition_ablation_pareto.png)"]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        (RESULTS / "bench_recognition_ablation.md").write_text(text)
+        return
+    rows = []
+    for name in args.models.split(","):
+        run, m = train_model(name, [])
+        rows.append({"model": name, "run": run, **m})
+        print(f"{name}: top-1 {m['test']['top1']:.4f} in {m['train_seconds']:.0f} s", flush=True)
+    best = max(rows, key=lambda r: r["test"]["top1"])
+    data = DataSettings()
+    clips, classes, _ = load_clips(data)
+    test = [c for c in clips if c.split == "test"]
+    lines = ["# bench_recognition: Penn Action, ground-truth joints, official split", "",
+             f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"torch {torch.__version__}",
+             f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
+             "- selection on a stratified 10 % validation split of the training clips; test evaluated once", "",
+             "## Models", "", *model_table(rows), "",
+             f"## Robustness of the best model ({best['model']}): test joints perturbed like a pose estimator", "",
+             *robustness(best["run"] / "best.pt", test, classes, data), "",
+             f"## Action timeline on concatenated test clips ({best['model']}, sliding windows 2 s / hop 0.25 s)", "",
+             *timeline_quality(best["run"] / "best.pt", test)]
+    if args.ship:
+        ship = best if args.ship == "best" else next(r for r in rows if r["model"] == args.ship)
+        _ship(ship)
+        lines += ["", f"Shipped: `{ship['model']}` -> src/sportlens/assets/recognition_penn13.pt"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench_recognition.md").write_text(text)
+
+
+def _ship(row: dict) -> None:
+    """Copy the checkpoint without optimizer state, plus a model card."""
+    ckpt = torch.load(row["run"] / "best.pt", map_location="cpu", weights_only=True)
+    ckpt["optimizer"], ckpt["scheduler"], ckpt["extra"] = None, None, {}
+    assets = ROOT / "src" / "sportlens" / "assets"
+    torch.save(ckpt, assets / "recognition_penn13.pt")
+    t = row["test"]
+    card = {"model": row["model"], "data": "Penn Action annotations (ground-truth 13 joints), official split",
+            "selection": "stratified 10 % validation split of the training clips", "test_top1": t["top1"],
+            "test_mean_class_accuracy": t["mean_class_accuracy"], "test_macro_f1": t["macro_f1"],
+            "per_class_accuracy": t["per_class_accuracy"], "train_seconds": row["train_seconds"],
+            "params": t["params"], "date": dt.date.today().isoformat(),
+            "command": f"python benchmarks/bench_recognition.py --models {row['model']} --ship {row['model']}",
+            "config": f"configs/penn_{row['model']}.yaml"}
+    (assets / "recognition_penn13.card.json").write_text(json.dumps(card, indent=2))
+    shutil.copy(row["run"] / "config.yaml", assets / "recognition_penn13.config.yaml")
+
+
+if __name__ == "__main__":
+    main()
