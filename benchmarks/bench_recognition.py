@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -219,7 +218,10 @@ def main() -> None:
 def _ship(row: dict) -> None:
     """Copy the checkpoint without optimizer state, plus a model card."""
     ckpt = torch.load(row["run"] / "best.pt", map_location="cpu", weights_only=True)
-    ckpt["optimizer"], ckpt["scheduler"], ckpt["extra"] = None, None, {}
+    ckpt["optimizer"], ckpt["scheduler"] = None, None
+    # half precision keeps the package small (1.5 MB); loading copies the weights into float32 parameters
+    ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    ckpt["extra"] = {"weights_dtype": "float16 (stored half precision to keep the package small; loaded as float32)"}
     assets = ROOT / "src" / "sportlens" / "assets"
     torch.save(ckpt, assets / "recognition_penn13.pt")
     t = row["test"]

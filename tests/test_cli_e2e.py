@@ -108,3 +108,33 @@ def test_report_renders_offline_in_headless_chromium(run, tmp_path):
     # The plots' orange (left side) lines are drawn: many strongly orange pixels in the page.
     b, g, r = img[..., 0].astype(int), img[..., 1].astype(int), img[..., 2].astype(int)
     assert ((r > 200) & (g > 120) & (g < 190) & (b < 60)).sum() > 2000
+
+
+def test_movement_timeline_in_summary_and_report(run):
+    """The shipped recognition model runs inside analyze: segments cover the clip, each with a top-3."""
+    out, summary, _ = run
+    actions = summary["actions"]
+    assert actions is not None and actions["segments"], summary["warnings"]
+    segs = actions["segments"]
+    assert segs[0]["start"] == pytest.approx(0.0, abs=0.1) and segs[-1]["end"] > 7.0
+    assert all(len(s["top3"]) == 3 and 0 <= s["confidence"] <= 1 for s in segs)
+    assert "Recognised movements" in (out / "report.html").read_text()
+
+
+def test_walking_is_not_forced_into_a_sports_class(run):
+    """3.5-6.5 s of the sample is people walking: no Penn Action class may claim it with confidence."""
+    _, summary, _ = run
+    for seg in summary["actions"]["segments"]:
+        if seg["end"] > 3.5 and seg["start"] < 6.5 and seg["label"] != "unknown":
+            overlap = min(seg["end"], 6.5) - max(seg["start"], 3.5)
+            assert overlap < 0.5 or seg["confidence"] < 0.6, seg
+
+
+def test_golf_swing_is_recognised(golf_video, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sportlens", "analyze", str(golf_video), "--out", str(tmp_path / "o"),
+                           "--no-video", "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    segs = [s for s in json.loads(done.stdout)["actions"]["segments"] if s["label"] != "unknown"]
+    assert segs, "no movement recognised"
+    top = max(segs, key=lambda s: s["end"] - s["start"])
+    assert top["label"] == "golf_swing" and top["confidence"] > 0.5

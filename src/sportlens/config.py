@@ -49,9 +49,13 @@ class RecognitionSettings:
     checkpoint: str = ""  # a trained checkpoint; "" = the model shipped in the package
     window_s: float = 2.0  # sliding window length (Penn Action clips last ~1-3 s)
     hop_s: float = 0.25  # step between windows
-    min_confidence: float = 0.7  # below this a stretch is "unknown" (open-set rejection)
+    min_confidence: float = 0.5  # below this a stretch is "unknown" (open-set rejection)
     min_visible: float = 0.5  # windows where fewer joints are visible are not classified
     min_segment_s: float = 0.5  # shorter stretches merge into their neighbours
+    # Windows moving less than this are "unknown" without asking the model: every Penn Action class is a
+    # movement. Typical joint speed per frame / body size; 95 % of 2-s windows of Penn Action clips move
+    # more (measured: 5th percentile 0.0012, median 0.009).
+    min_motion: float = 0.0012
 
 
 @dataclass(frozen=True)

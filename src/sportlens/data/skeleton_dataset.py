@@ -16,7 +16,6 @@ report (``strict=False``): training never drops data silently.
 """
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from sportlens.config import CleaningSettings
 from sportlens.data.clips import SkeletonClip
+from sportlens.fsutil import atomic_write
 from sportlens.errors import InputError, OutputError
 from sportlens.skeletons import LAYOUTS, convert, get_skeleton
 
@@ -211,16 +211,6 @@ def load_skeleton_dataset(folder: str | Path, *, skeleton: str = "penn13",
     return clips, report
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a hidden temp file in the same folder, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _save_npz(clip: SkeletonClip, path: Path) -> None:
     arrays = {"keypoints": np.asarray(clip.keypoints, np.float32),
               "visibility": np.asarray(clip.visibility, bool),
@@ -233,7 +223,7 @@ def _save_npz(clip: SkeletonClip, path: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a str path
             np.savez_compressed(f, **arrays)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def save_skeleton_dataset(clips: list[SkeletonClip], folder: str | Path) -> Path:
@@ -253,5 +243,5 @@ def save_skeleton_dataset(clips: list[SkeletonClip], folder: str | Path) -> Path
         _save_npz(c, folder / f"{c.name}.npz")
     table = pd.DataFrame([{"clip": c.name, "label": c.label, "split": c.split, "subject": c.subject}
                           for c in clips], columns=list(COLUMNS))
-    _atomic_write(folder / "labels.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(folder / "labels.csv", lambda p: table.to_csv(p, index=False))
     return folder

@@ -9,39 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from sportlens import __version__
+from sportlens.fsutil import atomic_path
 from sportlens.errors import InputError
 from sportlens.models.registry import create_model
 
 FORMAT = 1
 REQUIRED = ("model_name", "model_kwargs", "state_dict", "classes", "data_spec", "epoch")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def plain(obj: Any) -> Any:

@@ -3,11 +3,16 @@
 Data flow: PoseTrack (any layout) -> Penn-13 (skeletons.convert) -> windows of ``window_s`` every
 ``hop_s`` -> SportNet pose code (sec 2.4, box from the joints) sampled at T segment centres (sec 2.2)
 -> model -> window probabilities -> per-frame probabilities (mean of the windows covering the frame)
--> label per frame ("unknown" below ``min_confidence``: open-set rejection, so a walk is not forced
-into one of the 15 Penn Action classes) -> segments with confidence and top-3.
+-> label per frame -> segments with confidence and top-3.
+
+Open-set rejection ("unknown"): a window where the body hardly moves (``min_motion``) is not classified
+(every Penn Action class is a movement; a golfer standing at address is not "jump rope"), and a frame
+whose best class has a probability below ``min_confidence`` is unknown, so a walk is not forced into one
+of the 15 classes.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +52,7 @@ class Recognizer:
         spans, codes = [], []
         for a in starts:
             b = int(np.searchsorted(track.times, track.times[a] + s.window_s))
-            if b - a < 2 or vis[a:b].mean() < s.min_visible:
+            if b - a < 2 or vis[a:b].mean() < s.min_visible or window_motion(kp[a:b]) < s.min_motion:
                 continue
             code = encode_pose(kp[a:b], vis[a:b], None)  # (L, V, 5)
             codes.append(code[segment_indices(b - a, self.T, train=False)])  # (T, V, 5)
@@ -64,6 +69,21 @@ class Recognizer:
         labels = _frame_labels(frame_probs, self.classes, s.min_confidence)
         segments = _segments(labels, frame_probs, track.times, self.classes, s.min_segment_s)
         return ActionTimeline(self.classes, track.times.copy(), frame_probs, segments, model=self.name)
+
+
+def window_motion(kp: np.ndarray) -> float:
+    """Typical movement of a window: median over frames of the mean joint speed (pixels/frame),
+    divided by the body size (diagonal of the 5-95th percentile extent of the joints). 0 if unknown."""
+    if len(kp) < 2 or not np.isfinite(kp).any():
+        return 0.0
+    speed = np.linalg.norm(np.diff(kp, axis=0), axis=-1)  # (L-1, V), NaN where a joint is missing
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames
+        per_frame = np.nanmean(speed, axis=1)  # (L-1,)
+        lo, hi = np.nanpercentile(kp, 5, axis=(0, 1)), np.nanpercentile(kp, 95, axis=(0, 1))  # (2,)
+        typical = np.nanmedian(per_frame)
+    size = float(np.hypot(*(hi - lo)))
+    return float(typical / size) if size > 0 and np.isfinite(typical) else 0.0
 
 
 def _window_starts(times: np.ndarray, window_s: float, hop_s: float) -> list[int]:

@@ -1,12 +1,12 @@
 """Tabular outputs: keypoints (long format) and angles, as DataFrames and files."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sportlens.fsutil import atomic_write
 from sportlens.skeletons import get_skeleton
 from sportlens.types import AngleTable, PoseTrack
 
@@ -37,22 +37,13 @@ def angles_frame(angles: AngleTable, frame_index: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_tables(raw: PoseTrack, clean: PoseTrack, angles: AngleTable, out: Path) -> dict[str, Path]:
     """Write keypoints.parquet, keypoints.csv and angles.csv into folder ``out``."""
     kp = keypoints_frame(raw, clean)
     files = {"keypoints.parquet": out / "keypoints.parquet", "keypoints.csv": out / "keypoints.csv",
              "angles.csv": out / "angles.csv"}
-    _atomic(files["keypoints.parquet"], lambda p: kp.to_parquet(p, index=False))
-    _atomic(files["keypoints.csv"], lambda p: kp.to_csv(p, index=False, float_format="%.3f"))
+    atomic_write(files["keypoints.parquet"], lambda p: kp.to_parquet(p, index=False))
+    atomic_write(files["keypoints.csv"], lambda p: kp.to_csv(p, index=False, float_format="%.3f"))
     ang = angles_frame(angles, clean.frame_index)
-    _atomic(files["angles.csv"], lambda p: ang.to_csv(p, index=False, float_format="%.3f"))
+    atomic_write(files["angles.csv"], lambda p: ang.to_csv(p, index=False, float_format="%.3f"))
     return files
