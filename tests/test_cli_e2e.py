@@ -138,3 +138,10 @@ def test_golf_swing_is_recognised(golf_video, tmp_path):
     assert segs, "no movement recognised"
     top = max(segs, key=lambda s: s["end"] - s["start"])
     assert top["label"] == "golf_swing" and top["confidence"] > 0.5
+
+
+def test_jumping_jacks_are_recognised(run):
+    """0.5-2.5 s of the sample is the man on the box doing jumping jacks."""
+    _, summary, _ = run
+    segs = [s for s in summary["actions"]["segments"] if s["start"] <= 1.0 and s["end"] >= 2.0]
+    assert segs and segs[0]["label"] == "jumping_jacks" and segs[0]["confidence"] > 0.5, summary["actions"]

@@ -73,7 +73,8 @@ def test_penn_loader_on_official_layout(penn_root):
     assert c.keypoints.shape == (7, V, 2) and c.bbox.shape == (7, 4) and c.label == "golf_swing"
     assert c.split == "train" and c.fps == 30.0 and c.meta["width"] == 480 and c.meta["view"] == "right"
     assert np.isnan(c.keypoints[2]).all() and not c.visibility[2].any()
-    assert np.isnan(c.keypoints[:, 6]).all() and np.isfinite(c.keypoints[0, 5]).all()
+    # the file's "right_wrist" column (6) is the person's LEFT wrist: the loader swaps sides (SWAP_SIDES)
+    assert np.isnan(c.keypoints[:, 5]).all() and np.isfinite(c.keypoints[0, 6]).all()
     np.testing.assert_array_equal(c.bbox[6], c.bbox[5])  # padded with the last row
     assert clips[1].split == "test" and clips[1].label == "squat"
     assert [c.name for c in load_penn_action(penn_root, split="test")[0]] == ["0002"]
