@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 
 from sportlens.config import AnalyzeSettings, to_dict
 from sportlens.errors import InputError
 from sportlens.fsutil import StagedDir, ensure_writable_dir, write_json
+from sportlens.jsonable import to_jsonable
 from sportlens.kinematics import center_of_mass, compute_angles, summary_metrics
 from sportlens.pose.cleaning import clean_track
 from sportlens.pose.runner import estimate_video
@@ -160,20 +160,5 @@ def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, pro
         names = sorted(p.name for p in stage.staging.iterdir()) + ["summary.json"]
         analysis.files = {n: str(out / n) for n in names}
         analysis.timings = clock.timings
-        write_json(stage.path("summary.json"), _jsonable(analysis.summary()))
+        write_json(stage.path("summary.json"), to_jsonable(analysis.summary()))
         stage.commit(order=["report.html", "summary.json"])
-
-
-def _jsonable(obj):
-    """Replace NaN/inf by None and numpy scalars by Python ones (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

@@ -7,13 +7,11 @@ the official test split is evaluated once, with the best-on-validation checkpoin
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -30,6 +28,7 @@ from sportlens.engine.metrics import (classification_report, count_flops, count_
 from sportlens.engine.tasks import ClassificationTask
 from sportlens.errors import InputError
 from sportlens.fsutil import write_json
+from sportlens.jsonable import to_jsonable
 from sportlens.models import create_model
 from sportlens.samples import shared_dir
 
@@ -119,7 +118,7 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     model = create_model(cfg.model, **kwargs)
     task = ClassificationTask(label_smoothing=cfg.fit.label_smoothing)
     meta = {"model_name": cfg.model, "model_kwargs": kwargs, "classes": classes, "data_spec": data_spec(cfg.data),
-            "config": _plain(asdict(cfg))}
+            "config": to_jsonable(asdict(cfg))}
     result = fit(model, task, make_loader(train, classes, cfg.data, train=True, augment=cfg.augment,
                                           seed=cfg.fit.seed),
                  make_loader(val, classes, cfg.data, train=False, augment=None, seed=0), cfg.fit,
@@ -129,7 +128,7 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
                "clips": {"train": len(train), "val": len(val), "test": len(test)}}
     if test:
         metrics["test"] = evaluate_clips(result.best_checkpoint, test, classes, cfg.data, run_dir)
-    write_json(run_dir / "metrics.json", _plain(metrics))
+    write_json(run_dir / "metrics.json", to_jsonable(metrics))
     return run_dir
 
 
@@ -171,22 +170,3 @@ def _num_joints(skeleton: str) -> int:
     from sportlens.skeletons import get_skeleton
 
     return get_skeleton(skeleton).num_joints
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-friendly copy: tuples -> lists, NaN -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def save_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(_plain(data), indent=2))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sportlens.jsonable import to_jsonable
 from sportlens.types import AngleTable, PoseTrack
 
 ROM_KEYS = ("min", "max", "range", "p05", "p95", "rom")
@@ -85,21 +86,6 @@ def symmetry_index(table: AngleTable) -> dict[str, float]:
     return {base: symmetry(rom[l]["rom"], rom[r]["rom"]) for base, (l, r) in lr_pairs(table.names).items()}
 
 
-def _jsonable(obj: Any) -> Any:
-    """Plain Python types for json.dump: numpy scalars -> float/int, NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def summary_metrics(table: AngleTable, track: PoseTrack) -> dict[str, Any]:
     """JSON-serialisable summary: ROM, peak velocities, symmetry, and how much was measured.
 
@@ -107,7 +93,7 @@ def summary_metrics(table: AngleTable, track: PoseTrack) -> dict[str, Any]:
     """
     times = np.asarray(table.times)
     valid = np.isfinite(table.values).mean(axis=0) if len(times) else np.zeros(len(table.names))  # (A,)
-    return _jsonable({
+    return to_jsonable({
         "skeleton": track.skeleton,
         "frames": len(times),
         "duration_s": float(times[-1] - times[0]) if len(times) else 0.0,
