@@ -8,7 +8,7 @@ the official test split is evaluated once, with the best-on-validation checkpoin
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -83,8 +83,6 @@ def load_clips(data: DataSettings) -> tuple[list[SkeletonClip], list[str], str]:
 
 
 def _without_bbox(clip: SkeletonClip) -> SkeletonClip:
-    from dataclasses import replace
-
     return replace(clip, bbox=None)
 
 

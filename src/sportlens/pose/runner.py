@@ -19,6 +19,7 @@ import numpy as np
 
 from sportlens.config import PoseSettings
 from sportlens.pose.base import create_estimator
+from sportlens.skeletons import get_skeleton
 from sportlens.types import PoseTrack, VideoInfo
 from sportlens.video import VideoReader, probe
 from sportlens.video.chunks import chunk_ranges
@@ -85,8 +86,6 @@ def estimate_video(path: str | Path, settings: PoseSettings = PoseSettings(), *,
 
 
 def _merge(results: list[_ChunkResult]) -> PoseTrack:
-    from sportlens.skeletons import get_skeleton
-
     skeleton = results[0].skeleton
     times = np.array([t for r in results for t in r.times], dtype=np.float64)
     if len(times) == 0:
