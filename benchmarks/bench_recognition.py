@@ -1,6 +1,7 @@
 """Penn Action skeleton action recognition: every registered model, ablations, robustness, timeline.
 
-Run: .venv/bin/python benchmarks/bench_recognition.py [--models tcn,stgcn,...] [--ship MODEL]
+Run: .venv/bin/python benchmarks/bench_recognition.py [--models tcn,stgcn,mhssa@model_kwargs.attention=softmax]
+     [--ship MODEL]
      .venv/bin/python benchmarks/bench_recognition.py --ablation [--ablation-epochs 10]
 
 Protocol: official Penn Action split, ground-truth joints, person box from the joints (as on video);
@@ -48,7 +49,7 @@ def model_table(rows: list[dict]) -> list[str]:
     for r in rows:
         t = r["test"]
         pc = t["per_class_accuracy"]
-        out.append(f"| {r['model']} | {t['top1']:.4f} | {t['mean_class_accuracy']:.4f} | {t['macro_f1']:.4f} "
+        out.append(f"| {r['model'].replace('@model_kwargs.', ' ')} | {t['top1']:.4f} | {t['mean_class_accuracy']:.4f} | {t['macro_f1']:.4f} "
                    f"| {pc['tennis_forehand']:.3f} | {pc['tennis_serve']:.3f} | {r['train_seconds']:.0f} "
                    f"| {r['epochs_run']} | {t['params']:,} | {t['flops'] / 1e6:.1f} | {t['latency_ms']:.2f} |")
     return out
@@ -168,7 +169,9 @@ def _pareto_plot(points, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="tcn,sportnet_pose,stgcn,psta,mhssa,lstm_attn")
+    ap.add_argument("--models", default="tcn_video,tcn,tcn_ensemble,sportnet_pose,stgcn,psta,mhssa,"
+                                        "mhssa@model_kwargs.attention=softmax,lstm_attn",
+                    help="comma-separated configs/penn_<name>.yaml; NAME@key=value adds an override")
     ap.add_argument("--ablation", action="store_true", help="run only the T x hidden x batch grid")
     ap.add_argument("--ablation-epochs", type=int, default=20)
     ap.add_argument("--ship", default="", help="copy this model's best checkpoint into the package")
@@ -186,9 +189,10 @@ def main() -> None:
         (RESULTS / "bench_recognition_ablation.md").write_text(text)
         return
     rows = []
-    for name in args.models.split(","):
-        run, m = train_model(name, [])
-        rows.append({"model": name, "run": run, **m})
+    for spec in args.models.split(","):  # "mhssa@model_kwargs.attention=softmax": a model plus overrides
+        name, *overrides = spec.split("@")
+        run, m = train_model(name, [*overrides, f"name={spec.replace('@', '-').replace('=', '-')}"])
+        rows.append({"model": spec, "run": run, **m})
         print(f"{name}: top-1 {m['test']['top1']:.4f} in {m['train_seconds']:.0f} s", flush=True)
     best = max(rows, key=lambda r: r["test"]["top1"])
     data = DataSettings()

@@ -11,6 +11,8 @@ import torch
 from conftest import shared_path
 
 from sportlens.data import (
+    ENCODINGS,
+    encode,
     PENN_CLASSES,
     AugmentSettings,
     SkeletonClip,
@@ -28,6 +30,7 @@ from sportlens.data import (
     segment_indices,
     stratified_split,
 )
+from sportlens.data.transforms import encode_global
 from sportlens.errors import InputError
 from sportlens.skeletons import COCO17, PENN13
 
@@ -181,6 +184,29 @@ def test_encode_pose_without_bbox_and_empty_frames():
     bad = np.array([[10, 20, 10, 20], [0, 0, 10, 20], [0, 0, 10, 20]], float)
     assert np.abs(encode_pose(kp, vis, bad)).max() < 10
     assert (encode_pose(np.full((2, 2, 2), np.nan), np.zeros((2, 2), bool), None) == 0).all()
+
+
+def test_encode_global_keeps_posture_and_body_travel():
+    # a 2-joint "body" 40 px long: standing (vertical) in frame 0, lying (horizontal) in frame 1,
+    # then the same lying pose moved 20 px right in frame 2
+    kp = np.array([[[0.0, 0.0], [0.0, 40.0]], [[0.0, 0.0], [40.0, 0.0]], [[20.0, 0.0], [60.0, 0.0]]])
+    vis = np.ones((3, 2), bool)
+    sport = encode_pose(kp, vis, None)
+    np.testing.assert_allclose(sport[2, :, 2:4], 0, atol=1e-6)  # per-frame box: the travel is invisible
+    glob = encode_global(kp, vis, None)
+    assert glob.shape == (3, 2, 4) and glob.dtype == np.float32
+    # one scale for x and y (median larger box side = 48 px with the 10 % margin): posture survives
+    seg = glob[:, 1, :2] - glob[:, 0, :2]
+    np.testing.assert_allclose(seg, [[0, 40 / 48], [40 / 48, 0], [40 / 48, 0]], rtol=1e-5)
+    np.testing.assert_allclose(glob[2, :, 2], 20 / 48, rtol=1e-5)  # the 20 px travel, both joints
+    np.testing.assert_allclose(glob[0, :, 2:], 0)
+    full = encode(kp, vis, None, "sportnet_global")
+    assert full.shape == (3, 2, ENCODINGS["sportnet_global"])
+    np.testing.assert_array_equal(full[..., :5], sport)
+    np.testing.assert_array_equal(full[..., 5:], glob)
+    np.testing.assert_array_equal(encode(kp, vis, None), sport)
+    with pytest.raises(ValueError, match="unknown pose encoding 'nope'"):
+        encode(kp, vis, None, "nope")
 
 
 # ---------------------------------------------------------------- augmentations

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from sportlens.engine import (ClassificationTask, FitSettings, build_from_checkpoint, build_optimizer,
@@ -88,6 +89,20 @@ def test_label_smoothing_loss_matches_hand_computation():
     assert expected > -log_p[0]  # smoothing penalises a confident correct prediction
     probs = ClassificationTask().predict(logits)
     assert probs.sum().item() == pytest.approx(1.0) and probs.argmax().item() == 0
+
+
+def test_stream_ensemble_task_averages_member_losses_and_probabilities():
+    from sportlens.engine.tasks import TASKS, StreamEnsembleTask
+
+    assert TASKS["stream_ensemble"] is StreamEnsembleTask
+    z = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], [[0.0, 0.0, 3.0], [1.0, 0.0, 2.0]]])  # (B=2, S=2, K=3)
+    batch = {"label": torch.tensor([0, 2])}
+    task = StreamEnsembleTask()
+    by_hand = (F.cross_entropy(z[:, 0], batch["label"]) + F.cross_entropy(z[:, 1], batch["label"])) / 2
+    torch.testing.assert_close(task.loss(z, batch), by_hand)
+    probs = task.predict(z)
+    torch.testing.assert_close(probs, (z[:, 0].softmax(-1) + z[:, 1].softmax(-1)) / 2)
+    assert task.correct(z, batch) == 2
 
 
 def test_class_weights_change_loss():

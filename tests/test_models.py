@@ -19,6 +19,7 @@ SMALL: dict[str, dict] = {
     "mhssa": dict(dim=32, depth=1),
     "lstm_attn": dict(hidden=32, attn_dim=32),
     "tcn": dict(width=64),
+    "tcn_ensemble": dict(width=32),
 }
 T = 16
 
@@ -203,3 +204,28 @@ def test_stgcn_partitions(skeleton):
     assert m(batch(skeleton)).shape == (4, 4)
     with pytest.raises(ValueError):
         graph_partitions(layout, "distance")
+
+
+def test_stream_ensemble_fuses_member_probabilities():
+    m = create_model("tcn_ensemble", num_classes=4, in_channels=9, num_frames=T, width=16).eval()
+    assert [len(g) for g in m.streams] == [5, 5] and m.streams[1][:4] == [5, 6, 7, 8]
+    x = torch.randn(3, T, 13, 9)
+    with torch.no_grad():
+        z = m.member_logits(x)  # (B, S, K)
+        assert z.shape == (3, 2, 4)
+        # each member sees only its channel group
+        torch.testing.assert_close(z[:, 0], m.members[0](x[..., :5]))
+        torch.testing.assert_close(z[:, 1], m.members[1](x[..., [5, 6, 7, 8, 4]]))
+        torch.testing.assert_close(m(x).softmax(-1), z.softmax(-1).mean(1))
+    with pytest.raises(ValueError, match=r"channels \[9\] do not exist"):
+        create_model("tcn_ensemble", in_channels=9, streams=[[0, 9]])
+
+
+def test_psta_strided_stem_divides_the_tokens():
+    m = create_model("psta", num_classes=4, num_frames=T, dim=32, depth=1, stem_stride=2).eval()
+    assert m.pos_t.shape == (T // 2, 32)
+    for t in (1, 9, T, 40):
+        out = m(torch.randn(2, t, 13, 5))
+        assert out.shape == (2, 4) and torch.isfinite(out).all(), t
+    with pytest.raises(ValueError, match="stem_stride"):
+        create_model("psta", stem_stride=0)

@@ -67,6 +67,30 @@ def test_timeline_finds_both_movements_in_order(trained):
     assert first.start < 1.0 and first.confidence > 0.5 and first.top3[0][0] == "raise"
 
 
+def test_kfold_cli_and_stream_ensemble_with_global_encoding(trained, tmp_path):
+    """`train --folds 3` cross-validates on the training split; the two-stream model trains with its
+    own task and the 9-channel encoding, and `eval recognition` reads both back from the checkpoint."""
+    _, data = trained
+    cfg = tmp_path / "ens.yaml"
+    cfg.write_text("model: tcn_ensemble\ntask: stream_ensemble\nmodel_kwargs.width: 32\n"
+                   "data.encoding: sportnet_global\ndata.dataset: folder\n"
+                   f"data.root: {data}\ndata.batch_size: 8\nfit.epochs: 8\nfit.lr: 0.003\nfit.warmup_epochs: 0\n")
+    done = cli("train", str(cfg), "--folds", "3", "--set", f"out_dir={tmp_path}", "--set", "name=cv")
+    assert done.returncode == 0, done.stderr
+    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert cv["k"] == 3 and len(cv["folds"]) == 3 and "3-fold validation accuracy" in done.stderr
+    assert sum(f["n_val"] for f in cv["folds"]) == 36  # every one of the 36 training clips validates once
+    assert cv["mean"]["accuracy"] > 0.8
+    done = cli("train", str(cfg), "--set", f"out_dir={tmp_path}", "--set", "name=ens")
+    assert done.returncode == 0, done.stderr
+    ckpt = tmp_path / "ens" / "best.pt"
+    done = cli("eval", "recognition", "--dataset", "folder", "--data", str(data), "--checkpoint", str(ckpt), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["top1"] >= 0.9
+    bad = cli("train", str(cfg), "--folds", "1", "--set", f"out_dir={tmp_path}")
+    assert bad.returncode != 0 and "--folds must be at least 2" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_bad_config_key_is_a_clear_error(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("modle: tcn\n")

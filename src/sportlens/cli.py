@@ -218,10 +218,12 @@ def train(
                                              "configs/penn_tcn.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override one setting, e.g. --set fit.epochs=10 (repeatable)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a run's last.pt."),
+    folds: int = typer.Option(0, "--folds", help="k-fold cross-validation on the training split instead "
+                                                 "(k >= 2; the test split is not used)."),
 ) -> None:
     """Train a skeleton action-recognition model; writes a run folder (config, log, metrics, plots)."""
     from sportlens.engine.config import load_config
-    from sportlens.engine.experiment import TrainConfig, run_training
+    from sportlens.engine.experiment import TrainConfig, run_cross_validation, run_training
 
     cfg = _run(lambda: load_config(config, set_, TrainConfig()))
     with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -238,7 +240,17 @@ def train(
             err.print(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
                       f"  val acc {row.get('val_accuracy', float('nan')):.3f}  {row['seconds']:.1f}s")
 
-        run_dir = _run(lambda: run_training(cfg, progress=on_step, on_epoch=on_epoch, resume=resume))
+        if folds:
+            run_dir = _run(lambda: run_cross_validation(cfg, folds, progress=on_step))
+        else:
+            run_dir = _run(lambda: run_training(cfg, progress=on_step, on_epoch=on_epoch, resume=resume))
+    if folds:
+        cv = json.loads((run_dir / "cv.json").read_text())
+        mean, std = cv["mean"].get("accuracy"), cv["std"].get("accuracy")
+        if mean is not None:
+            err.print(f"{cv['k']}-fold validation accuracy {mean:.4f} ± {std:.4f}")
+        typer.echo(f"run: {run_dir.resolve()}")
+        return
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics.get("test") or {}
     if test:

@@ -11,6 +11,8 @@ from sportlens.data.splits import kfold_splits, stratified_split
 from sportlens.data.transforms import (
     AugmentSettings,
     augment,
+    ENCODINGS,
+    encode,
     encode_pose,
     estimator_noise,
     hflip,
@@ -25,7 +27,7 @@ from sportlens.data.transforms import (
 
 __all__ = [
     "AugmentSettings", "DatasetReport", "PENN_CLASSES", "PENN_FPS", "PennReport", "SkeletonClip",
-    "SkeletonClipDataset", "augment", "encode_pose", "estimator_noise", "hflip", "joint_dropout",
+    "SkeletonClipDataset", "ENCODINGS", "augment", "encode", "encode_pose", "estimator_noise", "hflip", "joint_dropout",
     "kfold_splits", "load_penn_action", "load_skeleton_dataset", "person_boxes", "random_crop",
     "random_rotation", "random_scale", "save_skeleton_dataset", "segment_bounds", "segment_indices",
     "stratified_split",

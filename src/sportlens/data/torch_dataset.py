@@ -13,13 +13,13 @@ import torch
 from torch.utils.data import Dataset
 
 from sportlens.data.clips import SkeletonClip
-from sportlens.data.transforms import AugmentSettings, augment, encode_pose, random_crop, segment_indices
+from sportlens.data.transforms import ENCODINGS, AugmentSettings, augment, encode, random_crop, segment_indices
 
 __all__ = ["AugmentSettings", "SkeletonClipDataset"]
 
 
 class SkeletonClipDataset(Dataset):
-    """Items: ``{"x": FloatTensor (T, V, 5), "label": LongTensor (), "index": int}``.
+    """Items: ``{"x": FloatTensor (T, V, C), "label": LongTensor (), "index": int}``.
 
     ``classes``: class names; a clip's label index is its position there. ``train``: random segment
     sampling (+ augmentation when ``augment`` is given); otherwise deterministic centre frames.
@@ -29,7 +29,8 @@ class SkeletonClipDataset(Dataset):
     """
 
     def __init__(self, clips: Sequence[SkeletonClip], classes: Sequence[str], T: int = 32, train: bool = False,
-                 augment: AugmentSettings | None = None, seed: int = 0):
+                 augment: AugmentSettings | None = None, seed: int = 0,
+                 encoding: str = "sportnet"):
         self.clips = list(clips)
         self.classes = tuple(classes)
         index = {c: i for i, c in enumerate(self.classes)}
@@ -40,7 +41,9 @@ class SkeletonClipDataset(Dataset):
         if len(skels) > 1:
             raise ValueError(f"clips mix skeleton layouts {sorted(skels)}; convert them to one first")
         self.targets = [index[c.label] for c in self.clips]  # for samplers / class weights
-        self.T, self.train, self.augment, self.seed = T, train, augment, seed
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown pose encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        self.T, self.train, self.augment, self.seed, self.encoding = T, train, augment, seed, encoding
         self._draws = 0
 
     def __len__(self) -> int:
@@ -51,7 +54,7 @@ class SkeletonClipDataset(Dataset):
         return np.random.default_rng([self.seed, i, torch.initial_seed() % 2**63, self._draws])
 
     def encode(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """(T, V, 5) float32 code of clip i (random when ``rng`` is given and train=True)."""
+        """(T, V, C) float32 code of clip i (random when ``rng`` is given and train=True)."""
         c = self.clips[i]
         kp, vis, box = c.keypoints, c.visibility, c.bbox
         aug = self.augment if (self.train and rng is not None) else None
@@ -61,7 +64,7 @@ class SkeletonClipDataset(Dataset):
         if aug is not None:
             width = float(c.meta.get("width", 0.0))  # any width works: the encoding is translation-free
             kp, vis, box = augment(kp, vis, box, skeleton=c.skeleton, width=width, settings=aug, rng=rng)
-        code = encode_pose(kp, vis, box)  # (L, V, 5)
+        code = encode(kp, vis, box, self.encoding)  # (L, V, C)
         return code[segment_indices(len(code), self.T, train=self.train and rng is not None, rng=rng)]
 
     def __getitem__(self, i: int) -> dict:

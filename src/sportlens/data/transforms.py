@@ -142,6 +142,40 @@ def encode_pose(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray 
     return np.concatenate([pos, vel, vis[..., None].astype(np.float64)], axis=-1).astype(np.float32)
 
 
+def encode_global(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None) -> np.ndarray:
+    """(T, V, 4) float32 clip-level code [xg, yg, dxg, dyg] (our addition, not SportNet).
+
+    SportNet's x~, y~ divide by each frame's own box, per axis: a person lying down (bench press) and
+    one hanging (pull-up) look alike, and whole-body motion (a jump, the body rising in a pull-up)
+    vanishes. Here every frame uses ONE centre (the mean of the clip's box centres) and ONE scale
+    (the median of the boxes' larger side), the same for x and y, so posture and body travel survive.
+    """
+    vis = _visible(keypoints, visibility)  # (T, V)
+    box = person_boxes(keypoints, vis, bbox)  # (T, 4)
+    centre = ((box[:, :2] + box[:, 2:]) / 2).mean(axis=0)  # (2,)
+    scale = float(np.median((box[:, 2:] - box[:, :2]).max(axis=1))) + EPS
+    pos = np.where(vis[..., None], (keypoints - centre) / scale, 0.0)  # (T, V, 2)
+    vel = np.zeros_like(pos)
+    both = vis[1:] & vis[:-1]
+    vel[1:] = np.where(both[..., None], pos[1:] - pos[:-1], 0.0)
+    return np.concatenate([pos, vel], axis=-1).astype(np.float32)
+
+
+# name -> channels. "sportnet" is sec 2.4 exactly; "sportnet_global" appends encode_global.
+ENCODINGS = {"sportnet": 5, "sportnet_global": 9}
+
+
+def encode(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None,
+           encoding: str = "sportnet") -> np.ndarray:
+    """(T, V, C) code of a clip under a named encoding (C = ``ENCODINGS[encoding]``)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown pose encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    code = encode_pose(keypoints, visibility, bbox)  # (T, V, 5)
+    if encoding == "sportnet_global":
+        code = np.concatenate([code, encode_global(keypoints, visibility, bbox)], axis=-1)  # (T, V, 9)
+    return code
+
+
 # ---------------------------------------------------------------- augmentations (train only)
 def hflip(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None, width: float,
           skeleton: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

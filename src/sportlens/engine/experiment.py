@@ -15,17 +15,18 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from sportlens.data import (AugmentSettings, SkeletonClip, load_penn_action, load_skeleton_dataset,
-                            stratified_split)
+from sportlens.data import (ENCODINGS, AugmentSettings, SkeletonClip, kfold_splits, load_penn_action,
+                            load_skeleton_dataset, stratified_split)
 from sportlens.data.penn import PENN_CLASSES
 from sportlens.data.torch_dataset import SkeletonClipDataset
 from sportlens.engine.checkpoint import build_from_checkpoint, check_compatible, load_checkpoint
 from sportlens.engine.config import save_resolved_config
 from sportlens.engine.fit import FitSettings, fit
+from sportlens.engine.kfold import cross_validate
 from sportlens.engine.loops import evaluate
 from sportlens.engine.metrics import (classification_report, count_flops, count_parameters, latency_ms,
                                       save_confusion_matrix)
-from sportlens.engine.tasks import ClassificationTask
+from sportlens.engine.tasks import TASKS, ClassificationTask, Task
 from sportlens.errors import InputError
 from sportlens.fsutil import write_json
 from sportlens.jsonable import to_jsonable
@@ -39,6 +40,7 @@ class DataSettings:
     root: str = ""  # penn-action: folder holding labels/; default shared/data/penn_action
     skeleton: str = "penn13"
     num_frames: int = 32  # T segments (SportNet sec 2.2)
+    encoding: str = "sportnet"  # sportnet (sec 2.4, 5 channels) | sportnet_global (+ clip-level, 9)
     val_fraction: float = 0.1  # stratified, taken from the training split
     # False: person box from the joints, exactly as at inference on a video (no annotated boxes there)
     use_annotated_bbox: bool = False
@@ -50,6 +52,7 @@ class DataSettings:
 class TrainConfig:
     model: str = "tcn"
     model_kwargs: dict = field(default_factory=dict)
+    task: str = "classification"  # classification | stream_ensemble (multi-stream models: one loss per stream)
     data: DataSettings = field(default_factory=DataSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     fit: FitSettings = field(default_factory=FitSettings)
@@ -88,13 +91,27 @@ def _without_bbox(clip: SkeletonClip) -> SkeletonClip:
 
 def make_loader(clips, classes, data: DataSettings, *, train: bool, augment: AugmentSettings | None,
                 seed: int) -> DataLoader:
-    ds = SkeletonClipDataset(clips, classes, T=data.num_frames, train=train, augment=augment, seed=seed)
+    ds = SkeletonClipDataset(clips, classes, T=data.num_frames, train=train, augment=augment, seed=seed,
+                             encoding=data.encoding)
     return DataLoader(ds, batch_size=data.batch_size, shuffle=train, num_workers=data.workers,
                       drop_last=train and len(ds) > data.batch_size)
 
 
+def make_task(cfg: TrainConfig) -> Task:
+    if cfg.task not in TASKS:
+        raise InputError(f"unknown task {cfg.task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[cfg.task](label_smoothing=cfg.fit.label_smoothing)
+
+
+def channels(data: DataSettings) -> int:
+    if data.encoding not in ENCODINGS:
+        raise InputError(f"unknown data.encoding {data.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    return ENCODINGS[data.encoding]
+
+
 def data_spec(data: DataSettings) -> dict[str, Any]:
-    return {"skeleton": data.skeleton, "in_channels": 5, "num_frames": data.num_frames,
+    return {"skeleton": data.skeleton, "in_channels": channels(data), "encoding": data.encoding,
+            "num_frames": data.num_frames,
             "dataset": data.dataset, "bbox": "annotated" if data.use_annotated_bbox else "joints"}
 
 
@@ -111,10 +128,10 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_config(cfg, run_dir / "config.yaml")
     (run_dir / "data_report.txt").write_text(report + "\n")
-    kwargs = {"num_classes": len(classes), "skeleton": cfg.data.skeleton, "in_channels": 5,
+    kwargs = {"num_classes": len(classes), "skeleton": cfg.data.skeleton, "in_channels": channels(cfg.data),
               "num_frames": cfg.data.num_frames, **cfg.model_kwargs}
     model = create_model(cfg.model, **kwargs)
-    task = ClassificationTask(label_smoothing=cfg.fit.label_smoothing)
+    task = make_task(cfg)
     meta = {"model_name": cfg.model, "model_kwargs": kwargs, "classes": classes, "data_spec": data_spec(cfg.data),
             "config": to_jsonable(asdict(cfg))}
     result = fit(model, task, make_loader(train, classes, cfg.data, train=True, augment=cfg.augment,
@@ -130,17 +147,43 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     return run_dir
 
 
+def run_cross_validation(cfg: TrainConfig, k: int, *, progress=None) -> Path:
+    """k-fold cross-validation on the TRAINING split (seed 003 eq. 9); the test split is not touched.
+    Writes ``fold<i>/`` runs and ``cv.json`` (per-fold and mean/std validation metrics)."""
+    if k < 2:
+        raise InputError(f"--folds must be at least 2, got {k}")
+    clips, classes, report = load_clips(cfg.data)
+    train_all = [c for c in clips if c.split == "train"]
+    try:
+        folds = kfold_splits(train_all, k, seed=cfg.fit.seed)
+    except ValueError as e:  # a class with fewer clips than folds
+        raise InputError(f"{cfg.data.root or cfg.data.dataset}: cannot make {k} stratified folds: {e}") from None
+    run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.model}-cv{k}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_resolved_config(cfg, run_dir / "config.yaml")
+    (run_dir / "data_report.txt").write_text(report + "\n")
+    kwargs = {"num_classes": len(classes), "skeleton": cfg.data.skeleton, "in_channels": channels(cfg.data),
+              "num_frames": cfg.data.num_frames, **cfg.model_kwargs}
+    meta = {"model_name": cfg.model, "model_kwargs": kwargs, "classes": classes, "data_spec": data_spec(cfg.data),
+            "config": to_jsonable(asdict(cfg))}
+    cross_validate(lambda: create_model(cfg.model, **kwargs), make_task(cfg), folds,
+                   lambda part, train: make_loader(part, classes, cfg.data, train=train,
+                                                   augment=cfg.augment if train else None, seed=cfg.fit.seed),
+                   cfg.fit, run_dir, checkpoint_meta=meta, progress=progress)
+    return run_dir
+
+
 def evaluate_clips(checkpoint: str | Path, clips: list[SkeletonClip], classes: list[str], data: DataSettings,
                    out_dir: Path | None = None) -> dict[str, Any]:
     """Top-1, mean class accuracy, F1, per-class accuracy, confusion matrix, model cost, for ``clips``."""
     ckpt = load_checkpoint(checkpoint)
-    check_compatible(ckpt, skeleton=data.skeleton, in_channels=5, num_frames=data.num_frames)
+    check_compatible(ckpt, skeleton=data.skeleton, in_channels=channels(data), num_frames=data.num_frames)
     if list(ckpt["classes"]) != list(classes):
         raise InputError(f"{checkpoint}: trained on classes {ckpt['classes']}, the data has {classes}")
     model = build_from_checkpoint(ckpt).eval()
     res = evaluate(model, ClassificationTask(), make_loader(clips, classes, data, train=False, augment=None, seed=0))
     report = classification_report(res.labels, res.probs, classes)
-    example = torch.zeros(1, data.num_frames, _num_joints(data.skeleton), 5)
+    example = torch.zeros(1, data.num_frames, _num_joints(data.skeleton), channels(data))
     report.update(params=count_parameters(model), flops=count_flops(model, example),
                   latency_ms=latency_ms(model, example), eval_seconds=res.seconds, clips=len(clips))
     if out_dir is not None:
@@ -155,7 +198,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, dataset: str = "penn-action",
     ckpt = load_checkpoint(checkpoint)
     spec = ckpt["data_spec"]
     data = DataSettings(dataset=dataset, root=root, skeleton=spec.get("skeleton", "penn13"),
-                        num_frames=int(spec.get("num_frames", 32)),
+                        num_frames=int(spec.get("num_frames", 32)), encoding=spec.get("encoding", "sportnet"),
                         use_annotated_bbox=spec.get("bbox") == "annotated")
     clips, classes, _ = load_clips(data)
     chosen = [c for c in clips if c.split == split]

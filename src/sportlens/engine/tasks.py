@@ -85,3 +85,27 @@ class ClassificationTask(Task):
 
     def __repr__(self) -> str:
         return f"ClassificationTask(label_smoothing={self.label_smoothing}, class_weights={self.class_weights})"
+
+
+class StreamEnsembleTask(ClassificationTask):
+    """Multi-stream ensembles (``models/ensemble.py``): each member's own cross-entropy, averaged, so
+    every stream learns as if alone; predictions are the members' averaged probabilities."""
+
+    def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return model.member_logits(batch["x"])  # (B, S, K)
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        b, s, k = outputs.shape
+        weight = None if self.class_weights is None else self.class_weights.to(outputs.device, outputs.dtype)
+        return F.cross_entropy(outputs.reshape(b * s, k), self.targets(batch).repeat_interleave(s), weight=weight,
+                               label_smoothing=self.label_smoothing)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().softmax(dim=-1).mean(dim=1)  # (B, K)
+
+    def correct(self, outputs: torch.Tensor, batch: Batch) -> int:
+        return int((self.predict(outputs).argmax(dim=1) == self.targets(batch)).sum())
+
+
+# TrainConfig.task -> Task class (experiment files say ``task: stream_ensemble``)
+TASKS = {"classification": ClassificationTask, "stream_ensemble": StreamEnsembleTask}

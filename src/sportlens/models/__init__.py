@@ -35,10 +35,13 @@ Models (``name``: own kwargs with defaults; source)
   BN + LSTM + temporal attention, weights in ``model.last_attention`` (B, T) (seed 003 eq. 2-7).
 - ``tcn``: ``width=256, num_layers=3, kernel_size=5, dropout=0.5``; temporal CNN baseline over
   frames with average + max pooling (``shared/NOTES.md`` baseline).
+- ``tcn_ensemble``: ``streams=None, width=256, ...`` (tcn's); two ``tcn`` members on channel groups
+  (by default, with the 9-channel ``sportnet_global`` encoding: the SportNet view and the clip view),
+  late fusion of probabilities; ``member_logits(x)`` (B, S, K) for ``StreamEnsembleTask``.
 """
 from __future__ import annotations
 
-from . import lstm_attn, mhssa, psta, sportnet, stgcn, tcn  # noqa: F401  (registers the models)
+from . import ensemble, lstm_attn, mhssa, psta, sportnet, stgcn, tcn  # noqa: F401  (registers the models)
 from ._common import SkeletonModel
 from .registry import create_model, list_models, register_model
 

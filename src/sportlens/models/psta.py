@@ -15,7 +15,8 @@ embeddings (the temporal one is linearly resampled when T differs from ``num_fra
 
 Data flow::
 
-    x (B,T,V,C) -> Linear(C, dim) per joint + pos_t (T,dim) + pos_j (V,dim) -> E (B,T,V,dim)
+    x (B,T,V,C) -> Linear(C, dim) per joint (or, stem_stride s > 1, Conv over T, stride s: T' = ceil(T/s))
+      + pos_t (T',dim) + pos_j (V,dim) -> E (B,T',V,dim)
       -> [block: LN -> Linear(dim, 3 dim) -> Q,K,V
                  channels [:dim/2] -> time group : MSA over T for each joint  -> H_T (B,T,V,dim/2)
                  channels [dim/2:] -> space group: MSA over V for each frame  -> H_S (B,T,V,dim/2)
@@ -89,10 +90,19 @@ class PSTABlock(nn.Module):
 class PSTANet(SkeletonModel):
     def __init__(self, num_classes: int = 15, skeleton: str = "penn13", in_channels: int = 5,
                  num_frames: int = 32, dim: int = 64, depth: int = 3, heads: int = 2,
-                 mlp_ratio: float = 2.0, dropout: float = 0.1, head_dropout: float = 0.3) -> None:
+                 mlp_ratio: float = 2.0, dropout: float = 0.1, head_dropout: float = 0.3,
+                 stem_stride: int = 1) -> None:
         super().__init__(num_classes, skeleton, in_channels, num_frames)
-        self.embed = nn.Linear(in_channels, dim)
-        self.pos_t = nn.Parameter(torch.zeros(num_frames, dim))
+        if stem_stride < 1:
+            raise ValueError(f"stem_stride must be >= 1, got {stem_stride}")
+        # stride 1: the per-joint Linear of the seed's embedding. stride s > 1: a per-joint temporal
+        # convolution (kernel 2s+1, stride s) embeds short motion snippets and divides the token count,
+        # and so the cost of every block, by s (the time-attention maps by s^2).
+        self.embed = (nn.Linear(in_channels, dim) if stem_stride == 1 else
+                      nn.Conv2d(in_channels, dim, (2 * stem_stride + 1, 1), stride=(stem_stride, 1),
+                                padding=(stem_stride, 0)))
+        self.stem_stride = stem_stride
+        self.pos_t = nn.Parameter(torch.zeros(-(-num_frames // stem_stride), dim))
         self.pos_j = nn.Parameter(torch.zeros(self.num_joints, dim))
         nn.init.trunc_normal_(self.pos_t, std=0.02)
         nn.init.trunc_normal_(self.pos_j, std=0.02)
@@ -103,8 +113,11 @@ class PSTANet(SkeletonModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.check_input(x)
-        t = x.shape[1]
-        e = self.embed(x)  # (B, T, V, C) -> (B, T, V, D)
+        if self.stem_stride == 1:
+            e = self.embed(x)  # (B, T, V, C) -> (B, T, V, D)
+        else:
+            e = self.embed(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, C, T, V) -> (B, T', V, D)
+        t = e.shape[1]
         e = e + interpolate_time(self.pos_t, t)[None, :, None, :] + self.pos_j[None, None]  # (B, T, V, D)
         h = e
         for blk in self.blocks:
@@ -116,7 +129,8 @@ class PSTANet(SkeletonModel):
 @register_model
 def psta(num_classes: int = 15, skeleton: str = "penn13", in_channels: int = 5, num_frames: int = 32,
          dim: int = 64, depth: int = 3, heads: int = 2, mlp_ratio: float = 2.0, dropout: float = 0.1,
-         head_dropout: float = 0.3) -> PSTANet:
-    """Joint embedding + PSTA blocks (seed 001 eq. 4-5); ``heads`` is per channel group."""
+         head_dropout: float = 0.3, stem_stride: int = 1) -> PSTANet:
+    """Joint embedding + PSTA blocks (seed 001 eq. 4-5); ``heads`` is per channel group;
+    ``stem_stride`` > 1 embeds with a strided temporal convolution (fewer, richer tokens)."""
     return PSTANet(num_classes, skeleton, in_channels, num_frames, dim=dim, depth=depth, heads=heads,
-                   mlp_ratio=mlp_ratio, dropout=dropout, head_dropout=head_dropout)
+                   mlp_ratio=mlp_ratio, dropout=dropout, head_dropout=head_dropout, stem_stride=stem_stride)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sportlens.config import RecognitionSettings
-from sportlens.data.transforms import encode_pose, segment_indices
+from sportlens.data.transforms import encode, segment_indices
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.errors import InputError
 from sportlens.skeletons import convert
@@ -42,6 +42,7 @@ class Recognizer:
         self.classes: tuple[str, ...] = tuple(self.ckpt["classes"])
         spec = self.ckpt["data_spec"]
         self.skeleton, self.T = spec.get("skeleton", "penn13"), int(spec.get("num_frames", 32))
+        self.encoding = spec.get("encoding", "sportnet")
         self.name = f"{self.ckpt['model_name']} ({path.name})"
 
     def window_probs(self, track: PoseTrack, s: RecognitionSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +55,8 @@ class Recognizer:
             b = int(np.searchsorted(track.times, track.times[a] + s.window_s))
             if b - a < 2 or vis[a:b].mean() < s.min_visible or window_motion(kp[a:b]) < s.min_motion:
                 continue
-            code = encode_pose(kp[a:b], vis[a:b], None)  # (L, V, 5)
-            codes.append(code[segment_indices(b - a, self.T, train=False)])  # (T, V, 5)
+            code = encode(kp[a:b], vis[a:b], None, self.encoding)  # (L, V, C)
+            codes.append(code[segment_indices(b - a, self.T, train=False)])  # (T, V, C)
             spans.append((a, b))
         if not codes:
             return np.zeros((0, 2), int), np.zeros((0, len(self.classes)))
