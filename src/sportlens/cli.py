@@ -221,11 +221,17 @@ def train(
     folds: int = typer.Option(0, "--folds", help="k-fold cross-validation on the training split instead "
                                                  "(k >= 2; the test split is not used)."),
 ) -> None:
-    """Train a skeleton action-recognition model; writes a run folder (config, log, metrics, plots)."""
-    from sportlens.engine.config import load_config
+    """Train an action-recognition model (skeleton or video); writes a run folder (config, log, metrics, plots)."""
+    from sportlens.engine.config import load_config, peek_key
     from sportlens.engine.experiment import TrainConfig, run_cross_validation, run_training
+    from sportlens.engine.video_experiment import VideoTrainConfig, is_video_model, run_video_training
 
-    cfg = _run(lambda: load_config(config, set_, TrainConfig()))
+    video = _run(lambda: is_video_model(str(peek_key(config, set_, "model", TrainConfig.model))))
+    if video and (folds or resume):
+        err.print("[bold red]error:[/] --folds and --resume are for skeleton models only so far", highlight=False)
+        raise typer.Exit(2)
+    train_fn = run_video_training if video else run_training  # same signature, different data and models
+    cfg = _run(lambda: load_config(config, set_, VideoTrainConfig() if video else TrainConfig()))
     with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"), TimeElapsedColumn(),
                   console=err) as bar:
@@ -243,7 +249,7 @@ def train(
         if folds:
             run_dir = _run(lambda: run_cross_validation(cfg, folds, progress=on_step))
         else:
-            run_dir = _run(lambda: run_training(cfg, progress=on_step, on_epoch=on_epoch, resume=resume))
+            run_dir = _run(lambda: train_fn(cfg, progress=on_step, on_epoch=on_epoch, resume=resume))
     if folds:
         cv = json.loads((run_dir / "cv.json").read_text())
         mean, std = cv["mean"].get("accuracy"), cv["std"].get("accuracy")
@@ -315,6 +321,28 @@ def dataset_from_videos(
     typer.echo(f"dataset: {out.resolve()} ({report['written']} clips, {len(report['skipped'])} skipped)")
     for name, why in report["skipped"]:
         err.print(f"[yellow]skipped[/] {name}: {why}", highlight=False)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `sportlens train` (best.pt)."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file. Default: the checkpoint's name with .onnx."),
+) -> None:
+    """Export a trained model (any registered model) and check it in ONNX Runtime against PyTorch."""
+    from sportlens.engine.export import export_onnx
+
+    if fmt != "onnx":
+        err.print(f"[bold red]error:[/] unknown --format {fmt!r}; the supported format is onnx",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    if not checkpoint.is_file():
+        err.print(f"[bold red]error:[/] {checkpoint}: no such checkpoint file", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    target = out or checkpoint.with_suffix(".onnx")
+    info = _run(lambda: export_onnx(checkpoint, target))
+    err.print(f"ONNX Runtime matches PyTorch (max abs difference {info['max_abs_diff']:.1e})")
+    typer.echo(str(Path(info["path"]).resolve()))
 
 
 @app.command("sample-video")

@@ -41,6 +41,18 @@ def load_config(yaml_path: str | Path | None, overrides: Iterable[str] = (), bas
     return cfg
 
 
+def peek_key(yaml_path: str | Path | None, overrides: Iterable[str], key: str, default: Any) -> Any:
+    """The value ``key`` will have (YAML, then ``--set``), without building a config: which config
+    class to build can depend on it (``model``: skeleton or video experiment)."""
+    value = default
+    if yaml_path is not None:
+        value = _read_yaml(Path(yaml_path)).get(key, value)
+    for text in overrides:
+        k, v = parse_override(text)
+        value = v if k == key else value
+    return value
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``"fit.lr=1e-3"`` -> ``("fit.lr", 0.001)``; the value is parsed as YAML (numbers, bools, lists)."""
     key, sep, raw = text.partition("=")

@@ -129,27 +129,90 @@ def _rnn_formulas() -> dict:
     return formulas
 
 
-def count_flops(model: nn.Module, example_x: torch.Tensor) -> int:
-    """Floating-point operations of one forward pass on ``example_x`` (a multiply-add counts 2)."""
+def count_flops(model: nn.Module, example_x: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
+    """Floating-point operations of one forward pass on ``example_x`` (a multiply-add counts 2);
+    a tuple is passed as positional arguments (models with several inputs)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False, custom_mapping=_rnn_formulas())
+    args = example_x if isinstance(example_x, tuple) else (example_x,)
     with _EvalMode(model), torch.no_grad(), counter:
-        model(example_x)
+        model(*args)
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, example_x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time (ms) of one forward pass on a batch of 1, after ``warmup`` untimed passes."""
-    x = example_x[:1]
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+def latency_ms(model: nn.Module, example_x: torch.Tensor | tuple[torch.Tensor, ...], repeats: int = 20,
+               warmup: int = 3) -> float:
+    """Median wall time (ms) of one forward pass on a batch of 1, after ``warmup`` untimed passes;
+    a tuple is passed as positional arguments."""
+    args = tuple(t[:1] for t in (example_x if isinstance(example_x, tuple) else (example_x,)))
+    sync = torch.cuda.synchronize if args[0].is_cuda else (lambda: None)
     times = []
     with _EvalMode(model), torch.inference_mode():
         for i in range(warmup + repeats):
             sync()
             start = time.perf_counter()
-            model(x)
+            model(*args)
             sync()
             if i >= warmup:
                 times.append((time.perf_counter() - start) * 1000.0)
     return float(statistics.median(times))
+
+
+# ---------------------------------------------------------------- pose estimation (seed 001, Table IV)
+def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, ref_length: np.ndarray, alpha: float) -> float:
+    """Percentage of Correct Keypoints as a fraction: among the visible joints, the share whose predicted
+    position is within ``alpha * ref_length`` of the truth (Euclidean, inclusive).
+
+    ``pred``, ``gt`` (N, V, 2); ``visible`` (N, V) bool; ``ref_length`` (N,) per sample (Penn Action's
+    convention: max(width, height) of the person box; seed 001 reports PCK@0.2/0.1/0.05). A visible
+    joint with a non-finite prediction counts as wrong. NaN when no joint is visible.
+    """
+    pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    visible, ref = np.asarray(visible, dtype=bool), np.asarray(ref_length, dtype=np.float64)
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2:
+        raise ValueError(f"pred and gt must both be (N, V, 2), got {pred.shape} and {gt.shape}")
+    if visible.shape != pred.shape[:2] or ref.shape != pred.shape[:1]:
+        raise ValueError(f"visible must be {pred.shape[:2]} and ref_length {pred.shape[:1]}, got "
+                         f"{visible.shape} and {ref.shape}")
+    if not visible.any():
+        return float("nan")
+    dist = np.linalg.norm(pred - gt, axis=-1)  # (N, V)
+    hit = np.nan_to_num(dist, nan=np.inf) <= alpha * ref[:, None]  # (N, V)
+    return float(hit[visible].mean())
+
+
+def heatmap_argmax(heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(..., V, h, w) maps -> (..., V, 2) peak positions (x = column, y = row) in heatmap pixels.
+
+    The integer argmax refined to sub-pixel by a parabola through the log-values of the peak and its
+    two neighbours on each axis (offset clamped to +-0.5): exact for a sampled Gaussian such as
+    ``sportlens.data.heatmaps.gaussian_heatmaps``, and plain argmax where a neighbour is missing
+    (border) or not positive. A map whose maximum is <= 0 (no peak) gives NaN.
+    """
+    if isinstance(heatmaps, torch.Tensor):
+        heatmaps = heatmaps.detach().float().cpu().numpy()
+    hm = np.asarray(heatmaps, dtype=np.float64)
+    if hm.ndim < 3:
+        raise ValueError(f"heatmaps must be (..., V, h, w), got {hm.shape}")
+    *lead, h, w = hm.shape
+    flat = hm.reshape(-1, h, w)  # (M, h, w)
+    idx = flat.reshape(len(flat), -1).argmax(axis=1)  # (M,)
+    ys, xs = np.divmod(idx, w)  # (M,), (M,)
+    out = np.stack([xs, ys], axis=1).astype(np.float64)  # (M, 2)
+    m = np.arange(len(flat))
+    for axis, (pos, size) in enumerate(((xs, w), (ys, h))):
+        inside = (pos > 0) & (pos < size - 1)
+        lo, hi = np.clip(pos - 1, 0, size - 1), np.clip(pos + 1, 0, size - 1)
+        if axis == 0:
+            f0, fm, fp = flat[m, ys, xs], flat[m, ys, lo], flat[m, ys, hi]
+        else:
+            f0, fm, fp = flat[m, ys, xs], flat[m, lo, xs], flat[m, hi, xs]
+        ok = inside & (f0 > 0) & (fm > 0) & (fp > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            l0, lm, lp = np.log(np.where(ok, f0, 1.0)), np.log(np.where(ok, fm, 1.0)), np.log(np.where(ok, fp, 1.0))
+            curv = lm - 2 * l0 + lp  # < 0 at a strict maximum
+            offset = np.where(ok & (curv < 0), 0.5 * (lm - lp) / np.where(curv < 0, curv, -1.0), 0.0)
+        out[:, axis] += np.clip(offset, -0.5, 0.5)
+    out[flat.reshape(len(flat), -1).max(axis=1) <= 0] = np.nan
+    return out.reshape(*lead, 2)

@@ -109,3 +109,103 @@ class StreamEnsembleTask(ClassificationTask):
 
 # TrainConfig.task -> Task class (experiment files say ``task: stream_ensemble``)
 TASKS = {"classification": ClassificationTask, "stream_ensemble": StreamEnsembleTask}
+
+
+# ---------------------------------------------------------------- video models (models/_common.VideoModel)
+def _video_inputs(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+    """The batch tensors a video model takes, by the names in its ``inputs`` (e.g. rgb, flow)."""
+    missing = [k for k in model.inputs if k not in batch]
+    if missing:
+        raise KeyError(f"the batch lacks {missing} needed by {type(model).__name__} (inputs={model.inputs}); "
+                       f"it has {sorted(batch)}")
+    return {k: batch[k] for k in model.inputs}
+
+
+class VideoClassificationTask(ClassificationTask):
+    """Classification for the video models: ``model(**{name: batch[name] for name in model.inputs})``."""
+
+    def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return model(**_video_inputs(model, batch))
+
+
+class ActionPoseOutput(tuple):
+    """(logits (B, K), heatmaps (B, T, V, h, w)); ``detach()`` like a tensor, for the training loop."""
+
+    def __new__(cls, logits: torch.Tensor, heatmaps: torch.Tensor) -> "ActionPoseOutput":
+        return super().__new__(cls, (logits, heatmaps))
+
+    @property
+    def logits(self) -> torch.Tensor:
+        return self[0]
+
+    @property
+    def heatmaps(self) -> torch.Tensor:
+        return self[1]
+
+    def detach(self) -> "ActionPoseOutput":
+        return ActionPoseOutput(self[0].detach(), self[1].detach())
+
+
+def elastic_net_heatmap_loss(pred: torch.Tensor, target: torch.Tensor,
+                             mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Seed 001 eq. 7, ``L_p = 1/N_j sum_j (||p^_j - p_j||_1 + ||p^_j - p_j||_2^2)``, on heatmaps.
+
+    ``pred``, ``target`` (B, T, V, h, w); each (frame, joint) map is one p_j, its norms summed over the
+    h*w pixels; the mean runs over the N_j maps with ``mask`` (B, T, V) True (visible joints; None =
+    all). No visible joint -> 0 (still connected to ``pred``'s graph).
+    """
+    if pred.shape != target.shape or pred.dim() < 3:
+        raise ValueError(f"pred and target must be (..., V, h, w) of one shape, got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    diff = (pred - target.to(pred.dtype)).flatten(-2)  # (..., V, h*w)
+    per_joint = diff.abs().sum(-1) + diff.pow(2).sum(-1)  # (..., V): L1 + squared L2 of eq. 7
+    if mask is None:
+        return per_joint.mean()
+    mask = mask.to(torch.bool)
+    if mask.shape != per_joint.shape:
+        raise ValueError(f"heatmap_mask must be {tuple(per_joint.shape)}, got {tuple(mask.shape)}")
+    n = mask.sum()
+    return (per_joint * mask).sum() / n.clamp_min(1)
+
+
+class ActionPoseTask(ClassificationTask):
+    """HICNN-PSTA's multi-task training (seed 001 sec III.B): cross-entropy on the action logits plus
+    ``pose_weight`` x the elastic-net heatmap loss of eq. 7 (``elastic_net_heatmap_loss``).
+
+    The batch has the model's inputs (``rgb``), ``label``, ``heatmaps`` (B, T, V, h, w) float targets
+    (``sportlens.data.heatmaps.gaussian_heatmaps``) and ``heatmap_mask`` (B, T, V) bool (visible
+    joints). The seed gives no weight between the two losses: ``pose_weight`` = 1 is plain summation.
+    Eq. 7's norms sum over the pixels of a map, so the pose term grows with the heatmap area; lower
+    ``pose_weight`` for large maps. predict/correct/summarize use the logits only.
+    """
+
+    def __init__(self, pose_weight: float = 1.0, label_smoothing: float = 0.0,
+                 class_weights: Sequence[float] | torch.Tensor | None = None):
+        super().__init__(label_smoothing, class_weights)
+        if pose_weight < 0:
+            raise ValueError(f"pose_weight must be >= 0, got {pose_weight}")
+        self.pose_weight = float(pose_weight)
+
+    def forward(self, model: nn.Module, batch: Batch) -> ActionPoseOutput:
+        return ActionPoseOutput(*model.forward_multitask(**_video_inputs(model, batch)))
+
+    def pose_loss(self, outputs: ActionPoseOutput, batch: Batch) -> torch.Tensor:
+        return elastic_net_heatmap_loss(outputs[1], batch["heatmaps"], batch.get("heatmap_mask"))
+
+    def loss(self, outputs: ActionPoseOutput, batch: Batch) -> torch.Tensor:
+        ce = super().loss(outputs[0], batch)
+        return ce + self.pose_weight * self.pose_loss(outputs, batch)
+
+    def predict(self, outputs: ActionPoseOutput) -> torch.Tensor:
+        return super().predict(outputs[0])
+
+    def correct(self, outputs: ActionPoseOutput, batch: Batch) -> int:
+        return super().correct(outputs[0], batch)
+
+    def __repr__(self) -> str:
+        return (f"ActionPoseTask(pose_weight={self.pose_weight}, label_smoothing={self.label_smoothing}, "
+                f"class_weights={self.class_weights})")
+
+
+TASKS["video_classification"] = VideoClassificationTask
+TASKS["action_pose"] = ActionPoseTask

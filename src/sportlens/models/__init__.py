@@ -1,4 +1,4 @@
-"""Skeleton action-recognition models (layer 4: pure ``nn.Module``s, no I/O, no training code).
+"""Action-recognition models, skeleton and video (layer 4: pure ``nn.Module``s, no I/O, no training code).
 
 Importing this package registers every built-in model in the one registry
 (:mod:`sportlens.models.registry`); build one with ``create_model(name, **kwargs)`` and list them
@@ -41,8 +41,10 @@ Models (``name``: own kwargs with defaults; source)
 """
 from __future__ import annotations
 
-from . import ensemble, lstm_attn, mhssa, psta, sportnet, stgcn, tcn  # noqa: F401  (registers the models)
-from ._common import SkeletonModel
+from . import (  # noqa: F401  (registers the models)
+    c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, psta, sportnet, stgcn, tcn, two_stream,
+)
+from ._common import SkeletonModel, VideoModel
 from .registry import create_model, list_models, register_model
 
-__all__ = ["SkeletonModel", "create_model", "list_models", "register_model"]
+__all__ = ["SkeletonModel", "VideoModel", "create_model", "list_models", "register_model"]

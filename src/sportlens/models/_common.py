@@ -59,3 +59,57 @@ def interpolate_time(pos: torch.Tensor, t: int) -> torch.Tensor:
     out = nn.functional.interpolate(pos.t().unsqueeze(0), size=t, mode="linear",
                                     align_corners=True)  # (1, D, t)
     return out.squeeze(0).t()  # (t, D)
+
+
+# ---------------------------------------------------------------- video (RGB / RGB+pose / flow) models
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SportNet sec 2.3: frames normalised with ImageNet mean/std
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VIDEO_INPUTS = ("rgb", "pose", "flow")
+
+
+class VideoModel(nn.Module):
+    """Base of the video models. The contract every one of them keeps:
+
+    - ``inputs``: the names of the tensors ``forward`` takes, as keyword arguments, from
+      ``VIDEO_INPUTS``; a batch dict from the video datasets has exactly these keys:
+        ``rgb``  (B, T, 3, H, W) float32, ImageNet-normalised person-centred crops (H = W = ``image_size``);
+        ``pose`` (B, T, V, C) float32, the SportNet sec 2.4 code of the same frames (C = ``in_channels``);
+        ``flow`` (B, T, 2k, H, W) float32, k stacked x/y optical-flow fields, eq. 4 normalised to
+                 0..255 then mapped to [-1, 1] by (f / 127.5 - 1).
+    - ``forward(**inputs) -> logits (B, num_classes)``; models with a second task add their own method
+      (e.g. ``forward_multitask``) that a task object in ``engine/tasks.py`` calls.
+    - attributes ``num_classes``, ``num_frames``, ``image_size``, ``skeleton``, ``num_joints``,
+      ``in_channels`` (pose channels) for checking a checkpoint against the data.
+    """
+
+    inputs: tuple[str, ...] = ("rgb",)
+
+    def __init__(self, num_classes: int, num_frames: int, image_size: int, skeleton: str = "penn13",
+                 in_channels: int = 5) -> None:
+        super().__init__()
+        if num_classes < 1 or num_frames < 1 or image_size < 16:
+            raise ValueError(f"need num_classes >= 1, num_frames >= 1, image_size >= 16; got {num_classes}, "
+                             f"{num_frames}, {image_size}")
+        self.layout: Skeleton = get_skeleton(skeleton)
+        self.skeleton, self.num_joints = skeleton, self.layout.num_joints
+        self.num_classes, self.num_frames, self.image_size = int(num_classes), int(num_frames), int(image_size)
+        self.in_channels = int(in_channels)
+
+    def check_video(self, x: torch.Tensor, name: str = "rgb", channels: int | None = 3) -> torch.Tensor:
+        """Validate a (B, T, C, H, W) clip tensor; returns it unchanged."""
+        if x.dim() != 5:
+            raise ValueError(f"{name}: expected (B, T, C, H, W), got {tuple(x.shape)}")
+        if channels is not None and x.shape[2] != channels:
+            raise ValueError(f"{name}: expected {channels} channels, got {x.shape[2]} (shape {tuple(x.shape)})")
+        return x
+
+    def check_pose(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate a (B, T, V, C) pose code; non-finite values (missing joints) become 0."""
+        if x.dim() != 4 or x.shape[2] != self.num_joints or x.shape[3] != self.in_channels:
+            raise ValueError(f"pose: expected (B, T, {self.num_joints}, {self.in_channels}) for skeleton "
+                             f"{self.skeleton!r}, got {tuple(x.shape)}")
+        return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def extra_repr(self) -> str:
+        return (f"inputs={self.inputs}, num_classes={self.num_classes}, num_frames={self.num_frames}, "
+                f"image_size={self.image_size}")
