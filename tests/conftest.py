@@ -31,3 +31,16 @@ def demo_video() -> Path:
 @pytest.fixture(scope="session")
 def golf_video() -> Path:
     return shared_path("videos/golf_swing.mp4")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny models: they gain nothing from more, and OpenMP
+    spinning costs up to 100x when the suite shares a busy machine. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

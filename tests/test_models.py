@@ -31,14 +31,7 @@ SMALL: dict[str, dict] = {
 T = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads; one thread avoids OpenMP spinning (and
-    100x slow-downs) when the suite shares a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(name: str, skeleton: str = "penn13", num_classes: int = 4, seed: int = 0, **kw) -> torch.nn.Module:

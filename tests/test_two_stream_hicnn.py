@@ -11,8 +11,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import sportlens.models.hicnn_psta  # noqa: F401  (registers hicnn_psta; not imported by models/__init__)
-import sportlens.models.two_stream  # noqa: F401  (registers two_stream)
 import sportlens.video.flow as flow_mod
 from sportlens.data.heatmaps import gaussian_heatmaps
 from sportlens.engine.loops import evaluate, train_one_epoch
@@ -25,12 +23,7 @@ from sportlens.models.registry import create_model
 from sportlens.video.flow import FlowCache, compute_flow, normalise_flow, stack_flow
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------- flow: eq. 4, eq. 5, computing, cache

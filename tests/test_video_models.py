@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-# Imported explicitly: importing a model's module registers it (sportlens.models/__init__ may not yet).
+# The model classes, for isinstance checks.
 from sportlens.models import c3d_attn as c3d_mod
 from sportlens.models import cnn_lstm as cnn_lstm_mod
 from sportlens.models import sportnet as sportnet_mod
@@ -27,13 +27,7 @@ SMALL: dict[str, dict] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and a busy machine loses a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(name: str, num_classes: int = 4, seed: int = 0, **kw) -> torch.nn.Module:

@@ -83,6 +83,10 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     if settings.recognition.enabled and clean.detected_frames().any():
         analysis.actions = _recognize(clean, settings, analysis.warnings)
         t = clock.lap("recognition", t)
+    if settings.recognition.video_checkpoint:
+        progress.stage("video model", None)
+        analysis.video_prediction = _predict_video(video, clean, settings, analysis.warnings)
+        t = clock.lap("video_model", t)
     if out_dir is not None:
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
     analysis.timings = clock.timings
@@ -106,6 +110,25 @@ def _recognize(clean: PoseTrack, settings: AnalyzeSettings, warnings: list[str])
         warnings.append(f"Movement recognition skipped: {e}")
         return None
     return _RECOGNIZERS[key].timeline(clean, settings.recognition)
+
+
+_VIDEO_RECOGNIZERS: dict[tuple[str, str], object] = {}  # (checkpoint, model) -> loaded VideoRecognizer
+
+
+def _predict_video(video: str | Path, clean: PoseTrack, settings: AnalyzeSettings, warnings: list[str]):
+    """The video model's prediction with its explanation images, or None with a warning when nobody
+    was detected (the model crops around the person). A bad checkpoint is an error: the user asked for it."""
+    from sportlens.recognize.video_model import VideoRecognizer
+
+    rs = settings.recognition
+    if not clean.detected_frames().any():
+        warnings.append("Video-model recognition skipped: no person was detected to centre the frames on.")
+        return None
+    key = (rs.video_checkpoint, rs.video_model)
+    if key not in _VIDEO_RECOGNIZERS:
+        _VIDEO_RECOGNIZERS[key] = VideoRecognizer(rs.video_checkpoint, rs.video_model)
+    return _VIDEO_RECOGNIZERS[key].predict(video, clean, settings.start, settings.end,
+                                           explain_frames=rs.explain_frames)
 
 
 def _span(duration: float, start: float | None, end: float | None) -> float:
@@ -140,6 +163,9 @@ def _write_outputs(analysis: Analysis, out: Path, settings: AnalyzeSettings, pro
     t = time.perf_counter()
     with StagedDir(out) as stage:
         write_tables(analysis.raw, analysis.clean, analysis.angles, stage.staging)
+        if analysis.video_prediction is not None:  # explain_*.png: what the video model looked at
+            for name, png in analysis.video_prediction.figures.items():
+                stage.path(name).write_bytes(png)
         t = clock.lap("tables", t)
         key_times = key_frame_times(analysis, settings.output.key_frames)
         video_path = stage.path("overlay.mp4") if settings.output.video else None

@@ -123,10 +123,19 @@ def analyze(
     no_video: bool = typer.Option(False, "--no-video", help="Skip the overlay video (faster)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Parallel pose workers (default 2: one per core here)."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
-                                              help="Recognition model to name the movement (default: the shipped "
-                                                   "Penn Action model)."),
-    no_recognition: bool = typer.Option(False, "--no-recognition", help="Do not name the movement."),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint",
+        help="A trained checkpoint (best.pt of `sportlens train`). A skeleton model replaces the shipped Penn "
+             "Action model that names the movement over time; a video model (sportnet, c3d_attn, cnn_lstm, "
+             "two_stream, hicnn_psta) also classifies the whole analysed part from RGB crops around the person "
+             "and adds 'What the model looked at' to the report (Grad-CAM, attention; explain_*.png)."),
+    model: Optional[str] = typer.Option(
+        None, "--model",
+        help="Model name the --checkpoint must hold (e.g. sportnet); an unknown name or a checkpoint of another "
+             "model is an error. Needs --checkpoint."),
+    no_recognition: bool = typer.Option(False, "--no-recognition",
+                                        help="Do not name the movement with the skeleton model (a video-model "
+                                             "--checkpoint still runs)."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
 ) -> None:
     """Pose, joint angles, the movement's name and a report from one video.
@@ -136,9 +145,8 @@ def analyze(
     """
     from sportlens.api import analyze_video
 
-    settings = _settings(start, end, filter, cutoff, no_video, workers)
-    settings = replace(settings, recognition=replace(settings.recognition, enabled=not no_recognition,
-                                                     checkpoint=str(checkpoint or "")))
+    settings = _run(lambda: _settings(start, end, filter, cutoff, no_video, workers, checkpoint=checkpoint,
+                                      model=model, no_recognition=no_recognition))
     out = out or Path("sportlens-out") / video.stem
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
@@ -151,11 +159,18 @@ def analyze(
         _print_summary(analysis, out)
 
 
-def _settings(start, end, filter: FilterName, cutoff, no_video, workers) -> AnalyzeSettings:
+def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, checkpoint: Path | None = None,
+              model: str | None = None, no_recognition: bool = False) -> AnalyzeSettings:
     s = AnalyzeSettings(start=start, end=end)
     cleaning = replace(s.cleaning, filter=filter.value, **({"cutoff_hz": cutoff} if cutoff else {}))
     pose = replace(s.pose, **({"workers": workers} if workers else {}))
-    return replace(s, cleaning=cleaning, pose=pose, output=replace(s.output, video=not no_video))
+    recognition = replace(s.recognition, enabled=not no_recognition)
+    if checkpoint or model:  # reads the checkpoint: a wrong one fails here, before minutes of pose estimation
+        from sportlens.recognize.video_model import resolve_recognition
+
+        recognition = resolve_recognition(recognition, checkpoint, model or "")
+    return replace(s, cleaning=cleaning, pose=pose, output=replace(s.output, video=not no_video),
+                   recognition=recognition)
 
 
 def _run(fn):
@@ -220,6 +235,8 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a run's last.pt."),
     folds: int = typer.Option(0, "--folds", help="k-fold cross-validation on the training split instead "
                                                  "(k >= 2; the test split is not used)."),
+    pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="Video models with a ResNet: a "
+                                              "torchvision-format ImageNet state dict (.pth) to start from."),
 ) -> None:
     """Train an action-recognition model (skeleton or video); writes a run folder (config, log, metrics, plots)."""
     from sportlens.engine.config import load_config, peek_key
@@ -230,6 +247,12 @@ def train(
     if video and (folds or resume):
         err.print("[bold red]error:[/] --folds and --resume are for skeleton models only so far", highlight=False)
         raise typer.Exit(2)
+    if pretrained is not None:
+        if not video or not pretrained.is_file():
+            why = "is for video models with a ResNet backbone" if not video else f"{pretrained}: no such file"
+            err.print(f"[bold red]error:[/] --pretrained {why}", highlight=False)
+            raise typer.Exit(2)
+        set_ = [*set_, f"model_kwargs.pretrained={pretrained.resolve()}"]
     train_fn = run_video_training if video else run_training  # same signature, different data and models
     cfg = _run(lambda: load_config(config, set_, VideoTrainConfig() if video else TrainConfig()))
     with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -56,6 +56,12 @@ class RecognitionSettings:
     # movement. Typical joint speed per frame / body size; 95 % of 2-s windows of Penn Action clips move
     # more (measured: 5th percentile 0.0012, median 0.009).
     min_motion: float = 0.0012
+    # A trained video-model checkpoint (sportnet, c3d_attn, cnn_lstm, two_stream, hicnn_psta; "" = none). It
+    # classifies the whole analysed clip from person-centred RGB crops (+ pose / optical flow when the model
+    # takes them) and explains itself (Grad-CAM, attention). Runs besides the skeleton timeline.
+    video_checkpoint: str = ""
+    video_model: str = ""  # expected model name of video_checkpoint ("" = any); a mismatch is an error
+    explain_frames: int = 4  # frames shown with Grad-CAM (highest attention, else evenly spaced)
 
 
 @dataclass(frozen=True)

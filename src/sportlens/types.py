@@ -169,6 +169,49 @@ class ActionTimeline:
 
 
 @dataclass
+class VideoPrediction:
+    """What a trained video (RGB) model said about a clip, and what it looked at.
+
+    The model saw T frames sampled over the analysed clip (``frame_times``); ``probs`` (K,) are its
+    class probabilities for the clip. ``attention`` (T,) is its weight per sampled frame (sums to 1)
+    when it has temporal attention. ``explained`` indexes the sampled frames shown with Grad-CAM;
+    ``crops`` (n, S, S, 3) uint8 and ``cams`` (n, S, S) in [0, 1] are those frames as the model saw
+    them and their maps. ``figures``: output file name -> PNG bytes of the rendered images.
+    """
+
+    model: str  # model name (checkpoint file name)
+    classes: tuple[str, ...]
+    probs: np.ndarray  # (K,)
+    frame_times: np.ndarray  # (T,) seconds
+    explained: np.ndarray  # (n,) indices into the T sampled frames
+    crops: np.ndarray  # (n, S, S, 3) uint8
+    cams: np.ndarray  # (n, S, S) float in [0, 1]
+    attention: np.ndarray | None = None  # (T,)
+    gradcam_layer: str = ""
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.classes[int(np.argmax(self.probs))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probs))
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return [(self.classes[i], float(self.probs[i])) for i in np.argsort(-self.probs)[:k]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "label": self.label, "confidence": round(self.confidence, 4),
+                "top3": [[n, round(p, 4)] for n, p in self.top(3)],
+                "probs": {c: round(float(p), 4) for c, p in zip(self.classes, self.probs)},
+                "frame_times": [round(float(t), 3) for t in self.frame_times],
+                "attention": None if self.attention is None else [round(float(a), 4) for a in self.attention],
+                "explained_frame_times": [round(float(self.frame_times[i]), 3) for i in self.explained],
+                "gradcam_layer": self.gradcam_layer, "images": sorted(self.figures)}
+
+
+@dataclass
 class Analysis:
     """Everything one ``analyze`` run produced. ``summary()`` is what goes to summary.json."""
 
@@ -183,6 +226,7 @@ class Analysis:
     files: dict[str, str] = field(default_factory=dict)  # artifact name -> path
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     actions: ActionTimeline | None = None  # recognised movements, when a recognition model ran
+    video_prediction: VideoPrediction | None = None  # a video (RGB) model's verdict, when one was given
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -191,6 +235,7 @@ class Analysis:
             "settings": self.settings,
             "actions": ({"model": self.actions.model, "segments": [s.to_dict() for s in self.actions.segments]}
                         if self.actions is not None else None),
+            "video_prediction": self.video_prediction.to_dict() if self.video_prediction is not None else None,
             "warnings": list(self.warnings),
             "files": {k: str(Path(v).name) for k, v in self.files.items()},
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

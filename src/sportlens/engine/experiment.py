@@ -21,7 +21,7 @@ from sportlens.data.penn import PENN_CLASSES
 from sportlens.data.torch_dataset import SkeletonClipDataset
 from sportlens.engine.checkpoint import build_from_checkpoint, check_compatible, load_checkpoint
 from sportlens.engine.config import save_resolved_config
-from sportlens.engine.fit import FitSettings, fit
+from sportlens.engine.fit import FitSettings, fit, set_seed
 from sportlens.engine.kfold import cross_validate
 from sportlens.engine.loops import evaluate
 from sportlens.engine.metrics import (classification_report, count_flops, count_parameters, latency_ms,
@@ -130,6 +130,7 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     (run_dir / "data_report.txt").write_text(report + "\n")
     kwargs = {"num_classes": len(classes), "skeleton": cfg.data.skeleton, "in_channels": channels(cfg.data),
               "num_frames": cfg.data.num_frames, **cfg.model_kwargs}
+    set_seed(cfg.fit.seed)  # the initial weights too, not only the data order, follow the seed
     model = create_model(cfg.model, **kwargs)
     task = make_task(cfg)
     meta = {"model_name": cfg.model, "model_kwargs": kwargs, "classes": classes, "data_spec": data_spec(cfg.data),

@@ -26,7 +26,7 @@ from sportlens.data.synthetic_video import SyntheticVideoSpec, make_synthetic_da
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.engine.config import save_resolved_config
 from sportlens.engine.export import _Positional, example_inputs
-from sportlens.engine.fit import FitSettings, fit
+from sportlens.engine.fit import FitSettings, fit, set_seed
 from sportlens.engine.loops import evaluate
 from sportlens.engine.metrics import (classification_report, count_flops, count_parameters, latency_ms,
                                       save_confusion_matrix)
@@ -116,6 +116,10 @@ def build_model(cfg: VideoTrainConfig, num_classes: int) -> tuple[VideoModel, di
     params = inspect.signature(_MODELS[cfg.model]).parameters
     wanted = {"num_classes": num_classes, "num_frames": cfg.data.num_frames, "image_size": cfg.data.image_size,
               "flow_stack": cfg.data.flow_stack}
+    unknown = sorted(set(cfg.model_kwargs) - set(params))
+    if unknown:
+        raise InputError(f"model_kwargs {', '.join(unknown)} not accepted by {cfg.model}; it takes "
+                         f"{', '.join(params)}")
     kwargs = {**{k: v for k, v in wanted.items() if k in params}, **cfg.model_kwargs}
     return create_model(cfg.model, **kwargs), kwargs
 
@@ -137,6 +141,7 @@ def run_video_training(cfg: VideoTrainConfig, *, progress=None, on_epoch=None, r
     train = train_all
     if not val:  # real datasets have no validation split: take one from the training clips
         train, val = stratified_split(train_all, cfg.data.val_fraction, seed=cfg.fit.seed)
+    set_seed(cfg.fit.seed)  # the initial weights too, not only the data order, follow the seed
     model, kwargs = build_model(cfg, len(classes))
     task = make_task(cfg)
     hm = int(getattr(model, "heatmap_size", 0)) if cfg.task == "action_pose" else 0
@@ -191,7 +196,8 @@ def pose_head_pck(model, loader, alphas=(0.2, 0.1, 0.05)) -> dict[str, float]:
         for batch in loader:
             _, heat = model.forward_multitask(**{k: batch[k] for k in model.inputs})  # (B, T, V, h, w)
             scale = model.image_size / heat.shape[-1]
-            preds.append(heatmap_argmax(heat).reshape(-1, heat.shape[2], 2).numpy() * scale)  # crop pixels
+            # heatmap pixel centres -> crop pixels: the inverse of VideoClipDataset's target mapping
+            preds.append((heatmap_argmax(heat).reshape(-1, heat.shape[2], 2) + 0.5) * scale - 0.5)
             gts.append(batch["keypoints"].reshape(-1, heat.shape[2], 2).numpy())
             vis.append(batch["visibility"].reshape(-1, heat.shape[2]).numpy().astype(bool))
     pred, gt, v = np.concatenate(preds), np.concatenate(gts), np.concatenate(vis)

@@ -13,6 +13,12 @@ Around it: an output projection, and a pre-norm transformer block (x + PSTA(LN x
 The joint embedding is a Linear on each joint's C channels plus learned temporal and joint positional
 embeddings (the temporal one is linearly resampled when T differs from ``num_frames``).
 
+Inspection: with ``keep_attention = True`` on a :class:`PSTAttention` (an instance attribute, off by
+default; ``sportlens.explain`` switches it on for one forward pass), ``last_attention`` holds the time
+group's weights softmax(Q_T K_T^T / sqrt(d)) of the last forward pass, detached, (B, N, heads, T, T).
+They are computed separately from the fused attention kernel, so the outputs do not change, and
+not at all by default (training pays nothing for it).
+
 Data flow::
 
     x (B,T,V,C) -> Linear(C, dim) per joint (or, stem_stride s > 1, Conv over T, stride s: T' = ceil(T/s))
@@ -37,6 +43,8 @@ from .registry import register_model
 class PSTAttention(nn.Module):
     """Eq. 4-5: decoupled temporal / spatial multi-head self-attention on split channel groups."""
 
+    keep_attention = False  # class default; set True on an instance to record the time-group weights
+
     def __init__(self, dim: int, heads: int = 2, attn_dropout: float = 0.0, proj_dropout: float = 0.0) -> None:
         super().__init__()
         if dim % 2 or (dim // 2) % heads:
@@ -46,6 +54,15 @@ class PSTAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.attn_dropout = attn_dropout
         self.proj_drop = nn.Dropout(proj_dropout)
+        self.last_attention: torch.Tensor | None = None  # (B, N, heads, T, T) when keep_attention
+
+    def _time_weights(self, q: torch.Tensor, k: torch.Tensor, b: int) -> torch.Tensor:
+        """Eq. 4's softmax over the time axis for (B*N, T, Cg) q, k -> (B, N, heads, T, T), detached."""
+        m, length, cg = q.shape
+        h = self.heads
+        q, k = (z.detach().reshape(m, length, h, cg // h).transpose(1, 2) for z in (q, k))  # (M, h, T, Cg/h)
+        w = (q @ k.transpose(-2, -1) / (cg // h) ** 0.5).softmax(dim=-1)  # (M, h, T, T)
+        return w.reshape(b, m // b, h, length, length)
 
     def _msa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Eq. 4 over the second-to-last axis of (M, L, Cg) tensors, multi-head."""
@@ -64,6 +81,8 @@ class PSTAttention(nn.Module):
         qt, kt, vt = (z[..., :half].permute(0, 2, 1, 3).reshape(b * n, t, half)
                       for z in (q, k, v))  # (B*N, T, D/2)
         h_t = self._msa(qt, kt, vt).reshape(b, n, t, half).permute(0, 2, 1, 3)  # (B, T, N, D/2)
+        if self.keep_attention:
+            self.last_attention = self._time_weights(qt, kt, b)  # (B, N, heads, T, T)
         # space group: attend over N for every frame
         qs, ks, vs = (z[..., half:].reshape(b * t, n, half) for z in (q, k, v))  # (B*T, N, D/2)
         h_s = self._msa(qs, ks, vs).reshape(b, t, n, half)  # (B, T, N, D/2)

@@ -317,6 +317,31 @@ def _actions(analysis: Analysis) -> str:
             f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
+def _video_model(analysis: Analysis) -> str:
+    """The video (RGB) model's verdict and its explanation images ("What the model looked at")."""
+    pred = getattr(analysis, "video_prediction", None)
+    if pred is None:
+        return ""
+    alts = ", ".join(f"{esc(n.replace('_', ' '))} {p:.0%}" for n, p in pred.top(3))
+    verdict = (f'<p>{esc(pred.model)} says <b>{esc(pred.label.replace("_", " "))}</b> '
+               f"({pred.confidence:.0%}; top 3: {alts}), from {len(pred.frame_times)} frames sampled over the "
+               "analysed clip, cropped around the person.</p>")
+    hints = {"explain_gradcam.png": "Top row: the frames as the model saw them. Bottom row: Grad-CAM of the "
+                                    "predicted class: bright regions raised the score most (scaled over the "
+                                    "clip, so frames compare). Frames: those the model weighted most where it "
+                                    "has temporal attention, else evenly spaced.",
+             "explain_attention.png": "How much weight the model gave each sampled frame (the bars sum to 1; "
+                                      "the dashed line is an even spread). Highlighted: the frames shown above."}
+    figs = []
+    for name in sorted(pred.figures, key=lambda n: (n != "explain_gradcam.png", n)):
+        figs.append(f'<figure>{_img(_png_data_uri(pred.figures[name]), name)}'
+                    f'<figcaption class="hint">{esc(hints.get(name, ""))} ({esc(name)})</figcaption></figure>')
+    return ('<section class="figure"><h2>What the model looked at</h2>'
+            '<p class="hint">A video model trained on RGB frames classified the whole analysed part; the maps '
+            'show where its evidence came from. They explain the model, not the movement: a model that '
+            'looks at the background has learnt a shortcut.</p>' + verdict + "".join(figs) + "</section>")
+
+
 def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
     sub_html = f'<div class="sub">{sub}</div>' if sub else ""
     return f'<div class="card {cls}"><div class="label">{esc(title)}</div><div class="value">{value}</div>{sub_html}</div>'
@@ -556,7 +581,7 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
     settings = analysis.settings or {}
     cleaning = settings.get("cleaning") if isinstance(settings, Mapping) else None
     min_score = _f((cleaning or {}).get("min_score")) if isinstance(cleaning, Mapping) else math.nan
-    body = [_header(analysis, det), _warnings(analysis), _actions(analysis)]
+    body = [_header(analysis, det), _warnings(analysis), _actions(analysis), _video_model(analysis)]
     if not person:
         body.append(_no_person())
         body.append(_key_frames(analysis, _resolve(key_frames), draw=False))
