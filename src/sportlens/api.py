@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -18,10 +18,12 @@ from sportlens.fsutil import StagedDir, ensure_writable_dir, write_json
 from sportlens.jsonable import to_jsonable
 from sportlens.kinematics import center_of_mass, compute_angles, summary_metrics
 from sportlens.pose.cleaning import clean_track
+from sportlens.pose.people import PeopleResult, estimate_athletes
 from sportlens.pose.runner import estimate_video
 from sportlens.report import render_html
 from sportlens.report.tables import write_tables
 from sportlens.report.html import key_frame_times
+from sportlens.report.tracks import contact_sheet, render_tracks_video
 from sportlens.report.video import render_overlay
 from sportlens.types import Analysis, PoseTrack
 from sportlens.video import probe
@@ -67,8 +69,14 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
         ensure_writable_dir(out_dir)  # fail before minutes of work, not after
     span = _span(info.duration, settings.start, settings.end)
     progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
-    raw, warnings = estimate_video(video, settings.pose, start=settings.start, end=settings.end,
-                                   progress=progress.advance, info=info)
+    people = None
+    if settings.people.person.strip().lower() == "single":
+        raw, warnings = estimate_video(video, settings.pose, start=settings.start, end=settings.end,
+                                       progress=progress.advance, info=info)
+    else:  # several people: multi-person pose, tracking, then the athlete the user means
+        people = estimate_athletes(video, settings.people, start=settings.start, end=settings.end,
+                                   progress=progress.advance, info=info, detector=_detector(settings.people.detector))
+        raw, warnings = people.primary, people.warnings
     if raw.num_frames == 0:
         raise InputError(f"{video}: no frame could be read between {settings.start or 0:.2f}s and "
                          f"{settings.end if settings.end is not None else 'the end'}. Check --start/--end")
@@ -79,6 +87,8 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     analysis = Analysis(video=info, raw=raw, clean=clean, angles=angles, metrics=metrics,
                         com=center_of_mass(clean), settings=to_dict(settings),
                         warnings=warnings + _detection_warnings(metrics["detection"]))
+    if people is not None:
+        analysis.people = _people_summary(people, settings)
     t = clock.lap("cleaning_kinematics", t)
     if settings.recognition.enabled and clean.detected_frames().any():
         analysis.actions = _recognize(clean, settings, analysis.warnings)
@@ -91,6 +101,35 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
     analysis.timings = clock.timings
     return analysis
+
+
+def track_video(video: str | Path, out_dir: str | Path, settings: AnalyzeSettings = AnalyzeSettings(),
+                progress: Progress | None = None) -> PeopleResult:
+    """Every person in the video with a stable ID (``sportlens tracks``): writes ``tracks.mp4`` (IDs drawn),
+    ``contact_sheet.png`` (one tile per ID, to pick ``--person ID``) and ``tracks.json``."""
+    progress = progress or _Silent()
+    info = probe(video)
+    ensure_writable_dir(out_dir)
+    span = _span(info.duration, settings.start, settings.end)
+    progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
+    auto = replace(settings.people, person="auto")  # the suggestion shown beside the IDs
+    people = estimate_athletes(video, auto, start=settings.start, end=settings.end, progress=progress.advance,
+                               info=info, detector=_detector(settings.people.detector))
+    summary = people.summary()
+    stats = {pid: [f"on screen {m['presence']:.0%}", f"height {m['height_px']:.0f} px",
+                   f"activity {m['activity']:.1f}"] for pid, m in summary["per_person"].items()}
+    with StagedDir(Path(out_dir)) as stage:
+        if settings.output.video:
+            progress.stage("overlay", len(people.primary.times))
+            render_tracks_video(video, people.tracking.tracks, people.tracking.boxes, stage.path("tracks.mp4"),
+                                start=settings.start, end=settings.end, max_side=settings.output.overlay_max_side,
+                                progress=progress.advance)
+        contact_sheet(video, people.tracking.tracks, people.tracking.boxes, stage.path("contact_sheet.png"),
+                      start=settings.start, end=settings.end, stats=stats)
+        write_json(stage.path("tracks.json"), to_jsonable({"video": info.to_dict(), **summary,
+                                                           "warnings": people.warnings}))
+        stage.commit(order=["tracks.json"])
+    return people
 
 
 _RECOGNIZERS: dict[str, object] = {}  # checkpoint -> loaded Recognizer (one load per process)
@@ -129,6 +168,26 @@ def _predict_video(video: str | Path, clean: PoseTrack, settings: AnalyzeSetting
         _VIDEO_RECOGNIZERS[key] = VideoRecognizer(rs.video_checkpoint, rs.video_model)
     return _VIDEO_RECOGNIZERS[key].predict(video, clean, settings.start, settings.end,
                                            explain_frames=rs.explain_frames)
+
+
+def _detector(checkpoint: str):
+    """A trained person detector replacing the bundled one, or None (the bundled BlazePose detector)."""
+    if not checkpoint:
+        return None
+    from sportlens.detect import YoloPersonDetector
+
+    return YoloPersonDetector(checkpoint)
+
+
+def _people_summary(people: PeopleResult, settings: AnalyzeSettings) -> dict:
+    """summary.json's ``people``; with --person all, every selected person's key metrics too."""
+    out = people.summary()
+    if people.selection.mode == "all":
+        for track in people.selection.tracks:
+            clean, cleaning = clean_track(track, settings.cleaning)
+            m = _metrics(track, compute_angles(clean), clean, cleaning.to_dict())
+            out["per_person"][int(track.person_id)]["metrics"] = {k: m[k] for k in ("detection", "rom", "symmetry")}
+    return out
 
 
 def _span(duration: float, start: float | None, end: float | None) -> float:

@@ -24,8 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sportlens import __version__
-from sportlens.config import AnalyzeSettings
-from sportlens.errors import SportlensError
+from sportlens.config import AnalyzeSettings, PeopleSettings
+from sportlens.errors import InputError, SportlensError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sportlens: quantitative feedback from sports-training video.")
@@ -136,6 +136,15 @@ def analyze(
     no_recognition: bool = typer.Option(False, "--no-recognition",
                                         help="Do not name the movement with the skeleton model (a video-model "
                                              "--checkpoint still runs)."),
+    person: str = typer.Option(
+        "single", "--person",
+        help="Who to analyse when several people are filmed. single (default, fastest): follow the most prominent "
+             "person. auto: track everyone and pick the one moving most (the report says why); largest; "
+             "most-active; an ID shown by `sportlens tracks`; all: the auto pick in full plus every person's "
+             "key numbers."),
+    detector: Optional[Path] = typer.Option(
+        None, "--detector", help="A person detector trained with `sportlens train-detector` (best.pt) instead "
+                                 "of the bundled one; needs --person other than single."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
 ) -> None:
     """Pose, joint angles, the movement's name and a report from one video.
@@ -146,7 +155,8 @@ def analyze(
     from sportlens.api import analyze_video
 
     settings = _run(lambda: _settings(start, end, filter, cutoff, no_video, workers, checkpoint=checkpoint,
-                                      model=model, no_recognition=no_recognition))
+                                      model=model, no_recognition=no_recognition, person=person,
+                                      detector=detector))
     out = out or Path("sportlens-out") / video.stem
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
@@ -160,8 +170,10 @@ def analyze(
 
 
 def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, checkpoint: Path | None = None,
-              model: str | None = None, no_recognition: bool = False) -> AnalyzeSettings:
+              model: str | None = None, no_recognition: bool = False, person: str = "single",
+              detector: Path | None = None) -> AnalyzeSettings:
     s = AnalyzeSettings(start=start, end=end)
+    people = _people_settings(s.people, person, detector)
     cleaning = replace(s.cleaning, filter=filter.value, **({"cutoff_hz": cutoff} if cutoff else {}))
     pose = replace(s.pose, **({"workers": workers} if workers else {}))
     recognition = replace(s.recognition, enabled=not no_recognition)
@@ -170,7 +182,25 @@ def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, chec
 
         recognition = resolve_recognition(recognition, checkpoint, model or "")
     return replace(s, cleaning=cleaning, pose=pose, output=replace(s.output, video=not no_video),
-                   recognition=recognition)
+                   recognition=recognition, people=people)
+
+
+def _people_settings(s: PeopleSettings, person: str, detector: Path | None) -> PeopleSettings:
+    """Checked before any work: a bad --person or --detector fails in a second, not after the pose."""
+    from sportlens.pose.selection import MODES
+
+    mode = person.strip().lower()
+    if mode != "single" and mode not in MODES and not mode.isdigit():
+        raise InputError(f"--person {person!r} is not valid; use single, {', '.join(MODES)} or a person ID "
+                         "(see `sportlens tracks VIDEO`)")
+    if detector is not None:
+        if mode == "single":
+            raise InputError("--detector needs --person (auto, largest, most-active, ID or all): the single-person "
+                             "pipeline uses BlazePose's own detector")
+        from sportlens.detect import YoloPersonDetector
+
+        YoloPersonDetector(detector)  # loads and checks the checkpoint now
+    return replace(s, person=mode, detector=str(detector.resolve()) if detector else "")
 
 
 def _run(fn):
@@ -190,6 +220,36 @@ def _run(fn):
         err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (run with --debug for the traceback; "
                   "please report it)", highlight=False, soft_wrap=True)
         raise typer.Exit(70) from None
+
+
+@app.command()
+def tracks(
+    video: Path = typer.Argument(..., help="Video file with one or more people."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder. Default: ./sportlens-out/<video name>-tracks."),
+    start: Optional[float] = typer.Option(None, "--start", min=0, help="Start, in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", min=0, help="End, in seconds."),
+    no_video: bool = typer.Option(False, "--no-video", help="Only the contact sheet and tracks.json."),
+    detector: Optional[Path] = typer.Option(None, "--detector", help="A person detector from `sportlens "
+                                                                     "train-detector` instead of the bundled one."),
+) -> None:
+    """Find every person and give each a stable ID: tracks.mp4 (IDs drawn), contact_sheet.png (one tile per
+    ID) and tracks.json. Then analyse one of them with `sportlens analyze VIDEO --person ID`."""
+    from sportlens.api import track_video
+
+    settings = _run(lambda: _settings(start, end, FilterName.butterworth, None, no_video, None, person="auto",
+                                      detector=detector))
+    out = out or Path("sportlens-out") / f"{video.stem}-tracks"
+    with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  _FpsColumn(), TimeElapsedColumn(), console=err) as bar:
+        with _filtered_native_stderr():
+            people = _run(lambda: track_video(video, out, settings, progress=_RichProgress(bar)))
+    table = Table("ID", "on screen", "body height", "activity", box=None)
+    for pid, m in sorted(people.summary()["per_person"].items()):
+        table.add_row(str(pid), f"{m['presence']:.0%}", f"{m['height_px']:.0f} px", f"{m['activity']:.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"{people.tracking.num_tracks} people tracked; {people.selection.reason}")
+    typer.echo(f"contact sheet: {(out / 'contact_sheet.png').resolve()}")
 
 
 def _print_summary(analysis, out: Path) -> None:
@@ -366,6 +426,35 @@ def export_cmd(
     info = _run(lambda: export_onnx(checkpoint, target))
     err.print(f"ONNX Runtime matches PyTorch (max abs difference {info['max_abs_diff']:.1e})")
     typer.echo(str(Path(info["path"]).resolve()))
+
+
+@app.command("train-detector")
+def train_detector_cmd(
+    config: Path = typer.Argument(..., help="Detector YAML (flat keys that override the defaults), e.g. "
+                                             "configs/synthetic_detector.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="Override one setting, e.g. --set epochs=10 (repeatable)."),
+) -> None:
+    """Train the YOLOv5s+CBAM person detector (seed 002) on COCO-format boxes or generated scenes;
+    writes a run folder with best.pt and metrics.json (precision, recall, mAP@0.5, mAP@0.5:0.95, FPS)."""
+    from sportlens.engine.config import load_config
+    from sportlens.engine.detection_experiment import DetectorTrainConfig, run_detector_training
+
+    if not config.is_file():
+        err.print(f"[bold red]error:[/] {config}: no such config file", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    cfg = _run(lambda: load_config(config, set_, DetectorTrainConfig()))
+
+    def on_epoch(row):
+        val = f"  val mAP@0.5 {row['val_map50']:.3f} mAP@0.5:0.95 {row['val_map50_95']:.3f}" if "val_map50" in row else ""
+        err.print(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f}{val}  {row['seconds']:.1f}s")
+
+    run_dir = _run(lambda: run_detector_training(cfg, on_epoch=on_epoch))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    m = metrics[metrics["evaluated_split"]]
+    err.print(f"{metrics['evaluated_split']}: P {m['precision']:.3f} R {m['recall']:.3f} mAP@0.5 {m['map50']:.3f} "
+              f"mAP@0.5:0.95 {m['map50_95']:.3f}  {metrics['fps_batch1']:.1f} FPS  "
+              f"({metrics['train_seconds']:.0f} s training)")
+    typer.echo(f"run: {run_dir.resolve()}")
 
 
 @app.command("sample-video")

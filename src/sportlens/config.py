@@ -22,6 +22,65 @@ class PoseSettings:
 
 
 @dataclass(frozen=True)
+class MultiPoseSettings:
+    """Multi-person pose (``sportlens.pose.multiperson``): BlazePose detector + landmarks per person."""
+
+    max_people: int = 4  # at most this many people per frame (the best-scored detections first)
+    detect_every: int = 5  # run the person detector every N frames (and while nobody is tracked); track between
+    min_detection_score: float = 0.3  # detector score to start tracking a person (0.5 misses close-ups: arm_wrestling.mp4)
+    min_landmark_score: float = 0.5  # landmark model's pose flag below which a tracked person is lost
+    dedup_iou: float = 0.5  # a detection overlapping a tracked person by more is the same person
+    # Squares the detector looks at, as multiples of the frame's longer side: 1 = the whole frame
+    # (mediapipe); > 1 = the frame shrunk inside a larger square, finds people cut by the border or
+    # filling the frame (close-ups, measured on arm_wrestling.mp4); < 1 = overlapping tiles, finds
+    # small people (crowds) at the cost of one detector run per tile.
+    detect_zoom: tuple[float, ...] = (1.0, 2.0)
+    max_side: int = 960  # frames are scaled so their longer side is at most this (0 = native)
+    num_threads: int = 1  # TFLite threads per model
+    workers: int = 1  # threads sharing the people of a frame (each its own landmark model); 2 = two cores
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Tracking thresholds. Defaults follow ByteTrack's published MOT17 settings where one exists."""
+
+    high_score: float = 0.5  # detections at or above: first association (ByteTrack track_thresh)
+    low_score: float = 0.1  # detections below are dropped; in between: second association only
+    new_track_score: float = 0.6  # an unmatched detection starts a track only from here (track_thresh + 0.1)
+    match_cost_high: float = 0.8  # max cost (1 - similarity) of a first-stage match (ByteTrack match_thresh)
+    match_cost_low: float = 0.5  # max cost of a second-stage (low-score) match, stricter as in ByteTrack
+    match_cost_tentative: float = 0.7  # max cost of a match with a tentative track
+    oks_weight: float = 0.5  # weight w of keypoint similarity in the match similarity (0 = boxes only)
+    oks_kappa: float = 0.1  # OKS falloff per joint, as a fraction of the scale (COCO 2*sigma ~ 0.05-0.2)
+    kp_min_score: float = 0.3  # joints below this score are not used in the keypoint similarity
+    # The tracker follows the box of the joints scored >= kp_min_score (padded), not the box of all
+    # landmarks (which includes joints guessed outside the picture), when at least this many: 0 = off.
+    box_min_joints: int = 4
+    lost_standing: bool = True  # a lost track also matches where it was last seen, not only where predicted
+    max_age: int = 30  # frames a lost track is kept (predicted) before it is removed (track_buffer)
+    min_hits: int = 3  # consecutive matched frames that confirm a tentative track
+    min_box_size: float = 2.0  # px; narrower or lower boxes are degenerate and dropped
+    min_frames: int = 5  # a final ID detected in fewer frames is dropped (a short-lived false positive)
+    join_max_gap: int = 90  # frames between a fragment's end and the next one's start, at most
+    join_max_distance: float = 1.0  # box heights between the expected and the found position, at most
+    join_max_scale: float = 1.5  # larger / smaller box height, at most
+    join_margin: float = 0.5  # a join is safe when its cost is below this x the cost of any rival pairing
+
+
+@dataclass(frozen=True)
+class PeopleSettings:
+    """Who is analysed when several people are in the video (``analyze --person``)."""
+
+    # single: the fast single-person pipeline (follows the most prominent person, no identities);
+    # auto | largest | most-active | <ID> | all: multi-person pose + tracking, then this selection
+    # (sportlens.pose.selection); "all" analyses the auto choice in full and every person in summary.
+    person: str = "single"
+    detector: str = ""  # a trained person detector (sportlens train-detector) instead of the bundled one
+    multipose: MultiPoseSettings = field(default_factory=MultiPoseSettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+
+
+@dataclass(frozen=True)
 class CleaningSettings:
     min_score: float = 0.5  # joints with a lower visibility are treated as missing
     max_gap_s: float = 0.25  # gaps up to this long are interpolated (cubic), longer ones stay NaN
@@ -72,6 +131,7 @@ class AnalyzeSettings:
     cleaning: CleaningSettings = field(default_factory=CleaningSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    people: PeopleSettings = field(default_factory=PeopleSettings)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

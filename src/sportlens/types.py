@@ -227,6 +227,9 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     actions: ActionTimeline | None = None  # recognised movements, when a recognition model ran
     video_prediction: VideoPrediction | None = None  # a video (RGB) model's verdict, when one was given
+    # Several people (analyze --person other than "single"): who was tracked, who was chosen and why,
+    # per-person measures (and, for --person all, each person's key metrics). See pose/people.py.
+    people: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -236,6 +239,7 @@ class Analysis:
             "actions": ({"model": self.actions.model, "segments": [s.to_dict() for s in self.actions.segments]}
                         if self.actions is not None else None),
             "video_prediction": self.video_prediction.to_dict() if self.video_prediction is not None else None,
+            "people": self.people,
             "warnings": list(self.warnings),
             "files": {k: str(Path(v).name) for k, v in self.files.items()},
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

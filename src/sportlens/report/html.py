@@ -342,6 +342,30 @@ def _video_model(analysis: Analysis) -> str:
             'looks at the background has learnt a shortcut.</p>' + verdict + "".join(figs) + "</section>")
 
 
+def _people(analysis: Analysis) -> str:
+    """Who was tracked and who this report is about (``analyze --person``)."""
+    people = getattr(analysis, "people", None)
+    if not people:
+        return ""
+    primary, selected = people.get("primary"), set(people.get("selected") or [])
+    rows = []
+    for pid, m in sorted((people.get("per_person") or {}).items(), key=lambda kv: int(kv[0])):
+        rom = ((m.get("metrics") or {}).get("rom") or {})
+        knees = [_f((rom.get(k) or {}).get("rom")) for k in ("left_knee_flexion", "right_knee_flexion")]
+        knee = fmt_deg(max(knees)) if any(math.isfinite(k) for k in knees) else DASH
+        tag = " (this report)" if int(pid) == primary else (" (selected)" if int(pid) in selected else "")
+        rows.append(f"<tr><td>ID {esc(pid)}{esc(tag)}</td><td>{_f(m.get('presence')):.0%}</td>"
+                    f"<td>{fmt_num(m.get('height_px'), 0, ' px')}</td><td>{fmt_num(m.get('activity'), 1)}</td>"
+                    f"<td>{knee}</td></tr>")
+    table = ("<table><thead><tr><th>person</th><th>on screen</th><th>body height</th><th>activity</th>"
+             "<th>knee ROM</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>") if rows else ""
+    return (f'<section><h2>People in the video</h2><p>{esc(people.get("num_tracks", 0))} people were tracked; '
+            f'{esc(people.get("reason", ""))}</p>{table}<p class="hint">Activity = joint motion in body heights '
+            "over the clip. Pick another person with <code>--person ID</code>; <code>sportlens tracks VIDEO</code> "
+            "shows every ID on the video and on a contact sheet. Knee ROM is filled in with "
+            "<code>--person all</code>.</p></section>")
+
+
 def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
     sub_html = f'<div class="sub">{sub}</div>' if sub else ""
     return f'<div class="card {cls}"><div class="label">{esc(title)}</div><div class="value">{value}</div>{sub_html}</div>'
@@ -581,7 +605,8 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
     settings = analysis.settings or {}
     cleaning = settings.get("cleaning") if isinstance(settings, Mapping) else None
     min_score = _f((cleaning or {}).get("min_score")) if isinstance(cleaning, Mapping) else math.nan
-    body = [_header(analysis, det), _warnings(analysis), _actions(analysis), _video_model(analysis)]
+    body = [_header(analysis, det), _warnings(analysis), _people(analysis), _actions(analysis),
+            _video_model(analysis)]
     if not person:
         body.append(_no_person())
         body.append(_key_frames(analysis, _resolve(key_frames), draw=False))

@@ -1,0 +1,622 @@
+"""Offline multi-person pose: the BlazePose detector and landmark models run directly (TFLite).
+
+The legacy ``mediapipe.solutions.pose`` graph follows ONE person. Here the same two models (bundled
+in the mediapipe wheel) are driven from Python so that every person in the frame gets a region of
+interest (ROI), a crop and its own landmark pass:
+
+    frame ──(every ``detect_every`` frames)── SSD person detector ──▶ ROIs of new people
+       │                                                               │ (not duplicating tracked ones)
+       └── for each tracked ROI: rotated square crop 256x256 ── landmark model ──▶ 39 landmarks
+                                                                    │
+                        ROI for the next frame  ◀── aux landmarks 33/34 ┘ (tracking, as BlazePose does)
+
+Decoding (the spec is mediapipe's graphs ``pose_detection_cpu.pbtxt``, ``pose_landmark_by_roi_cpu.pbtxt``,
+``pose_detection_to_roi.pbtxt``, ``pose_landmarks_to_roi.pbtxt`` and their calculators; the numbers
+below are the options those graphs set):
+
+1. **Detector input.** The frame is letterboxed into a square of side ``S = max(W, H)`` centred on the
+   frame (zero border) and sampled to 224x224 (bilinear, like ``ImageToTensorCalculator`` with
+   ``keep_aspect_ratio``), values scaled to [-1, 1]. Output coordinate ``u`` in [0, 1] of the square
+   maps back to the frame as ``x = W/2 + (u - 0.5) * S`` (same for y with H): this is
+   ``DetectionLetterboxRemovalCalculator`` and the scaling to pixels in one step. Not in mediapipe:
+   ``detect_zoom`` runs the detector on more squares (``detection_squares``): zoom > 1 a larger square
+   (the frame shrunk in its middle), because the detector, trained on whole bodies, misses people who
+   fill the frame or are cut by its border (close-ups); zoom < 1 overlapping tiles, for people too
+   small to be seen at 224x224 (crowds). Detections of one person in several squares are merged
+   (best score).
+2. **SSD anchors** (``SsdAnchorsCalculator``): 224x224 input, ``strides = [8, 16, 32, 32, 32]``,
+   ``fixed_anchor_size`` (every anchor has w = h = 1), anchor offset 0.5, aspect ratio 1 plus the
+   interpolated-scale anchor = 2 anchors per layer and cell. Consecutive layers with the same stride
+   share one grid, so the grids are 28x28 (2 anchors/cell), 14x14 (2) and 7x7 (3 layers x 2 = 6):
+   784*2 + 196*2 + 49*6 = 2254 anchors, centre ``((col + 0.5) / grid, (row + 0.5) / grid)``, in
+   row-major order, the anchors of one cell consecutive.
+3. **Boxes and keypoints** (``TensorsToDetectionsCalculator``, ``reverse_output_order``, scales 224):
+   raw (2254, 12) = ``[dx, dy, w, h, kx0, ky0, ..., kx3, ky3]`` in input pixels relative to the
+   anchor: ``cx = dx / 224 + ax``, ``w = w / 224`` (anchor size 1), ``kx = kx / 224 + ax``.
+   Keypoint 0 is the hip centre, 1 a point beyond the head that sets the full body's size and
+   direction, 2/3 the shoulder centre and the upper body's size/direction point. The box itself is
+   the head region (BlazePose's detector is face-anchored), not a person box. Score = ``sigmoid(clip(raw, -100, 100))``, kept when
+   ``>= min_detection_score``.
+4. **Weighted NMS** (``NonMaxSuppressionCalculator``, IoU, threshold 0.3, ``WEIGHTED``): in order of
+   score, each kept detection absorbs the remaining ones overlapping it by IoU > 0.3; its box and
+   keypoints become the score-weighted mean of the group, its score stays the group's best.
+5. **ROI from a detection** (``AlignmentPointsRectsCalculator`` + ``RectTransformationCalculator``):
+   centre = keypoint 0 (hip centre) in pixels; side = ``2 * |kp1 - kp0|`` (pixels) x 1.25, square;
+   rotation = ``90 deg - atan2(-(y1 - y0), x1 - x0)`` so that hip->head points up in the crop.
+6. **ROI from a box only** (an external ``detector``): centre = box centre, side = 1.25 x the box's
+   longer side, rotation 0. A person box encloses the body, BlazePose's circle (hip centre, radius to
+   the scale point) also encloses it, so the crops are alike though less tight/centred; after the
+   first landmark pass the person is tracked by landmarks (9.), which realigns the ROI.
+7. **Landmark crop and mapping back.** The crop is the ROI rotated by ``theta`` and sampled to 256x256
+   (``ImageToTensorCalculator``: the ROI corners map to the output corners, bilinear, border
+   replicated), RGB in [0, 1]. With ``R = [[cos, -sin], [sin, cos]]``, crop point ``(u, v)`` in
+   crop pixels comes from image point ``c + R @ ((u, v) / 256 - 0.5) * side`` (the affine matrix fed to
+   ``cv2.warpAffine`` with ``WARP_INVERSE_MAP``), and a landmark given by the model in crop pixels
+   is mapped back to the image with the same formula (``LandmarkProjectionCalculator``).
+8. **Landmarks** (``TensorsToLandmarksCalculator``): output (195,) = 39 x ``[x, y, z, visibility,
+   presence]``, x/y in crop pixels; visibility and presence go through a sigmoid. The 39 are the 33
+   body landmarks + 2 auxiliary ones (33 = hip centre, 34 = scale point, as in 5.) + 4 unused. x/y of
+   the landmarks are then refined from the 64x64x39 heatmap (``RefineLandmarksFromHeatmapCalculator``,
+   kernel 7: sigmoid-weighted mean of the cell indices in a 7x7 window around the landmark, used when
+   the window's best value is >= 0.5). The pose flag (1,) is already a probability (sigmoid inside
+   the model) that a person is in the crop; below ``min_landmark_score`` the person is dropped (lost).
+9. **Tracking ROI**: the ROI for the next frame is built from landmarks 33/34 in image pixels exactly
+   like 5. (``pose_landmarks_to_roi``). The legacy graph additionally smooths these two auxiliary
+   landmarks with a One-Euro filter; this implementation does not. Measured against the legacy
+   pipeline on the 230 frames of sports2d_demo.mp4 (scaled to 960 px): on each of the 219 frames where
+   the legacy pipeline saw a person, people were found here too; the median joint distance of the
+   closest one is, over those frames, 0.7 % of the person's height at the median, 1.5 % at the 90th
+   percentile, below 5 % on 98 % of the frames; visibilities differ by 0.002 (median).
+   Single frames from a *detection* ROI (before tracking) differ more from the legacy pipeline in
+   static mode (0-25 %): the landmark model is very sensitive to a poorly aligned crop (moving the
+   crop by half a pixel changed results by several %), in both implementations.
+
+Deduplication: a new detection whose ROI overlaps a tracked person's ROI (IoU of their axis-aligned
+bounding squares > ``dedup_iou``, as mediapipe's own multi-pose tracking associates rects) is not
+added; with an external detector, neither is a box overlapping a tracked person's landmark box by
+IoU > ``dedup_iou``; two tracked people whose landmark boxes come to
+overlap by more than ``dedup_iou`` are merged (the lower pose flag is dropped).
+Detection runs on frame 0, then every ``detect_every`` frames, and on every frame while nobody is
+tracked (so a person entering an empty scene is found at once).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from sportlens.config import MultiPoseSettings
+from sportlens.pose.tflite import TFLiteModel, bundled_model
+from sportlens.types import VideoInfo
+from sportlens.video import VideoReader, probe
+
+NUM_BODY = 33  # BlazePose body landmarks returned to callers
+DET_SIZE = 224  # detector input side
+LM_SIZE = 256  # landmark model input side
+ROI_SCALE = 1.25  # RectTransformationCalculator scale_x/scale_y in the pose graphs
+NMS_IOU = 0.3  # NonMaxSuppressionCalculator min_suppression_threshold
+HEATMAP_KERNEL = 7  # RefineLandmarksFromHeatmapCalculator kernel_size
+HEATMAP_MIN_CONF = 0.5  # ... min_confidence_to_refine
+_DEFAULTS = MultiPoseSettings()  # the defaults live in sportlens.config only
+
+
+@dataclass
+class PersonDetection:
+    """One person in one frame.
+
+    box: (4,) float xyxy pixels: the bounding box of the 33 landmarks (the BlazePose detector's own
+        box is a FACE box, not a person box, so it is not reported).
+    score: the landmark model's pose flag (probability that a person is in the crop), in [0, 1].
+    keypoints: (33, 2) float pixels of the image given, NaN where missing.
+    kp_scores: (33,) float in [0, 1] (landmark visibility), 0 where missing.
+    track_id: stable id of the tracked person within one sequence (until ``reset()``).
+    """
+
+    box: np.ndarray  # (4,)
+    score: float
+    keypoints: np.ndarray  # (33, 2)
+    kp_scores: np.ndarray  # (33,)
+    skeleton: str = "blazepose33"
+    track_id: int = -1
+
+
+class BoxDetector(Protocol):
+    """Any person detector: ``detect(image_rgb (H, W, 3) uint8) -> (boxes (N, 4) xyxy px, scores (N,))``."""
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure geometry/decoding functions (tested on hand-made inputs)
+# ----------------------------------------------------------------------------------------------
+
+def ssd_anchors(input_size: int = DET_SIZE, strides: tuple[int, ...] = (8, 16, 32, 32, 32),
+                anchors_per_layer: int = 2) -> np.ndarray:
+    """(A, 2) anchor centres (x, y) in [0, 1] of the pose detector (A = 2254 by default).
+
+    SsdAnchorsCalculator with ``fixed_anchor_size``: layers sharing a stride share a grid, each layer
+    adds ``anchors_per_layer`` anchors per cell (aspect ratio 1 + interpolated scale), all with the
+    same centre. Order: grid by grid, cells row-major, the anchors of one cell consecutive.
+    """
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        grid = math.ceil(input_size / strides[i])
+        per_cell = anchors_per_layer * (j - i)
+        ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)  # (grid*grid, 2)
+        out.append(np.repeat(centres, per_cell, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float64)
+
+
+def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+                      min_score: float = 0.5, input_size: int = DET_SIZE
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw SSD outputs -> detections in the detector's normalised [0, 1] input square.
+
+    raw_boxes (A, 12), raw_scores (A,) or (A, 1), anchors (A, 2).
+    Returns boxes (N, 4) xyxy, keypoints (N, 4, 2), scores (N,), only those >= ``min_score``.
+    """
+    raw_boxes = np.asarray(raw_boxes, dtype=np.float64).reshape(len(anchors), -1)  # (A, 12)
+    logits = np.clip(np.asarray(raw_scores, dtype=np.float64).reshape(-1), -100.0, 100.0)  # (A,)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = scores >= min_score
+    raw, anc, scores = raw_boxes[keep], anchors[keep], scores[keep]
+    cx = raw[:, 0] / input_size + anc[:, 0]
+    cy = raw[:, 1] / input_size + anc[:, 1]
+    w = raw[:, 2] / input_size  # anchor w = h = 1 (fixed_anchor_size)
+    h = raw[:, 3] / input_size
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)  # (N, 4)
+    kp = raw[:, 4:12].reshape(-1, 4, 2) / input_size + anc[:, None, :]  # (N, 4, 2)
+    return boxes, kp, scores
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) IoU of xyxy boxes a (N, 4) and b (M, 4)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU,
+                 max_out: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mediapipe's WEIGHTED non-maximum suppression. boxes (N, 4), keypoints (N, K, 2), scores (N,).
+
+    Each kept detection is the score-weighted mean (box and keypoints) of the detections overlapping
+    the best remaining one by IoU > ``iou_threshold`` (itself included); its score is the best one's.
+    """
+    order = np.argsort(-scores, kind="stable")
+    remaining = list(order)
+    out_b, out_k, out_s = [], [], []
+    while remaining:
+        top = remaining[0]
+        ious = box_iou(boxes[top], boxes[remaining])[0]  # (R,)
+        group = [r for r, o in zip(remaining, ious) if o > iou_threshold]
+        group = group or [top]
+        w = scores[group][:, None]  # (G, 1)
+        out_b.append((boxes[group] * w).sum(0) / w.sum())
+        out_k.append((keypoints[group] * w[:, :, None]).sum(0) / w.sum())
+        out_s.append(scores[top])
+        remaining = [r for r, o in zip(remaining, ious) if not o > iou_threshold and r != top]
+        if max_out and len(out_s) >= max_out:
+            break
+    if not out_s:
+        return np.zeros((0, 4)), np.zeros((0,) + keypoints.shape[1:]), np.zeros(0)
+    return np.array(out_b), np.array(out_k), np.array(out_s)
+
+
+@dataclass
+class Roi:
+    """A rotated square region of the image: centre (pixels), side (pixels), rotation (radians,
+    clockwise on screen, i.e. the usual image-coordinates rotation with y down)."""
+
+    cx: float
+    cy: float
+    side: float
+    rotation: float = 0.0
+
+    def crop_matrix(self, size: int = LM_SIZE) -> np.ndarray:
+        """(2, 3) affine map crop pixel (u, v) -> image pixel (x, y) (for ``WARP_INVERSE_MAP``)."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        k = self.side / size
+        # x = cx + R @ ((u, v) * k - side / 2)
+        rk = np.array([[c * k, -s * k], [s * k, c * k]])
+        t = np.array([self.cx, self.cy]) - rk @ np.array([size / 2, size / 2])
+        return np.concatenate([rk, t[:, None]], axis=1)
+
+    def to_image(self, uv: np.ndarray, size: int = LM_SIZE) -> np.ndarray:
+        """(..., 2) crop pixels -> (..., 2) image pixels."""
+        m = self.crop_matrix(size)
+        return uv @ m[:, :2].T + m[:, 2]
+
+    def to_crop(self, xy: np.ndarray, size: int = LM_SIZE) -> np.ndarray:
+        """(..., 2) image pixels -> (..., 2) crop pixels (inverse of ``to_image``)."""
+        m = self.crop_matrix(size)
+        return (xy - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+
+    def bounds(self) -> np.ndarray:
+        """(4,) xyxy of the axis-aligned square of the same centre and side (used for overlap tests)."""
+        h = self.side / 2
+        return np.array([self.cx - h, self.cy - h, self.cx + h, self.cy + h])
+
+
+def roi_from_keypoints(centre: np.ndarray, scale_point: np.ndarray, scale: float = ROI_SCALE) -> Roi:
+    """ROI from the hip centre and the scale point, both (2,) pixels (steps 5 and 9 of the module doc)."""
+    dx, dy = float(scale_point[0] - centre[0]), float(scale_point[1] - centre[1])
+    side = 2.0 * math.hypot(dx, dy) * scale
+    rotation = math.pi / 2 - math.atan2(-dy, dx)
+    rotation = (rotation + math.pi) % (2 * math.pi) - math.pi  # NormalizeRadians
+    return Roi(float(centre[0]), float(centre[1]), side, rotation)
+
+
+def detection_squares(width: int, height: int, zoom: float = 1.0) -> list[Roi]:
+    """The axis-aligned squares the detector looks at for one ``zoom`` (step 1 of the module doc).
+
+    zoom >= 1: one square of side ``zoom * max(W, H)`` centred on the frame (1 = mediapipe's
+    letterbox; > 1 shrinks the frame inside it: people cut by the border or filling the frame look
+    like the whole bodies the detector was trained on). zoom < 1: tiles of side ``zoom * max(W, H)``
+    overlapping by half, covering the frame: small people look bigger (crowds, distant athletes).
+    """
+    side = float(max(width, height)) * zoom
+    if zoom >= 1.0:
+        return [Roi(width / 2, height / 2, side, 0.0)]
+
+    def centres(extent: float) -> np.ndarray:
+        if extent <= side:
+            return np.array([extent / 2])
+        n = int(math.ceil((extent - side) / (side / 2))) + 1
+        return np.linspace(side / 2, extent - side / 2, n)
+
+    return [Roi(float(cx), float(cy), side, 0.0) for cy in centres(height) for cx in centres(width)]
+
+
+def roi_from_box(box: np.ndarray, scale: float = ROI_SCALE) -> Roi:
+    """ROI from a person box (4,) xyxy pixels only: centre of the box, 1.25 x its longer side, upright."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return Roi((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * scale, 0.0)
+
+
+def refine_from_heatmap(uv: np.ndarray, heatmap: np.ndarray, size: int = LM_SIZE,
+                        kernel: int = HEATMAP_KERNEL, min_conf: float = HEATMAP_MIN_CONF) -> np.ndarray:
+    """RefineLandmarksFromHeatmapCalculator. uv (L, 2) crop pixels, heatmap (h, w, L) logits -> (L, 2)."""
+    hm_h, hm_w, _ = heatmap.shape
+    out = uv.copy()
+    off = (kernel - 1) // 2
+    for i in range(min(len(uv), heatmap.shape[2])):
+        if not np.isfinite(uv[i]).all():
+            continue
+        col, row = int(uv[i, 0] / size * hm_w), int(uv[i, 1] / size * hm_h)  # C++ truncation toward 0
+        if not (0 <= col < hm_w and 0 <= row < hm_h) or uv[i, 0] < 0 or uv[i, 1] < 0:
+            continue
+        r0, r1 = max(0, row - off), min(hm_h, row + off + 1)
+        c0, c1 = max(0, col - off), min(hm_w, col + off + 1)
+        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))  # (kh, kw)
+        total = conf.sum()
+        if conf.max() >= min_conf and total > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (cols * conf).sum() / total / hm_w * size
+            out[i, 1] = (rows * conf).sum() / total / hm_h * size
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
+
+
+# ----------------------------------------------------------------------------------------------
+# The estimator
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class _Track:
+    track_id: int
+    roi: Roi
+    box: np.ndarray | None = None  # (4,) xyxy of its 33 landmarks in the last frame it was seen
+
+
+@dataclass
+class _Landmarks:
+    xy: np.ndarray  # (39, 2) image pixels
+    visibility: np.ndarray  # (39,)
+    flag: float
+
+
+class MultiPoseEstimator:
+    """Several people per frame with the BlazePose models bundled in mediapipe (see module doc).
+
+    Stateful like every video pose backend: people are tracked from frame to frame; ``reset()``
+    before an unrelated sequence. Not thread-safe (one instance per thread).
+    """
+
+    skeleton = "blazepose33"
+
+    def __init__(self, max_people: int = _DEFAULTS.max_people, detect_every: int = _DEFAULTS.detect_every,
+                 min_detection_score: float = _DEFAULTS.min_detection_score,
+                 min_landmark_score: float = _DEFAULTS.min_landmark_score, detector: BoxDetector | None = None,
+                 num_threads: int = _DEFAULTS.num_threads, dedup_iou: float = _DEFAULTS.dedup_iou,
+                 max_candidates: int = 0, detect_zoom: tuple[float, ...] = _DEFAULTS.detect_zoom,
+                 workers: int = _DEFAULTS.workers):
+        if max_people < 1 or detect_every < 1:
+            raise ValueError("max_people and detect_every must be >= 1")
+        self.max_people = int(max_people)
+        self.detect_every = int(detect_every)
+        self.min_detection_score = float(min_detection_score)
+        self.min_landmark_score = float(min_landmark_score)
+        self.dedup_iou = float(dedup_iou)
+        self.detector = detector
+        self.detect_zoom = tuple(float(z) for z in detect_zoom) or (1.0,)
+        # Detections considered per detection frame (best first); 0 = 4 x max_people. Bounded so a
+        # crowd costs a bounded number of landmark passes.
+        self.max_candidates = int(max_candidates) or 4 * self.max_people
+        self._det = None if detector is not None else TFLiteModel(bundled_model("pose_detection"), num_threads)
+        self._lm = TFLiteModel(bundled_model("pose_landmark_full"), num_threads)
+        self._lm_names = self._landmark_output_names()
+        # workers > 1: the people of a frame are split over that many threads, each with its own
+        # landmark interpreter (TFLite releases the GIL while it runs, so two people use two cores).
+        self.workers = max(1, int(workers))
+        self._lm_extra = [TFLiteModel(bundled_model("pose_landmark_full"), num_threads)
+                          for _ in range(self.workers - 1)]
+        self._pool = ThreadPoolExecutor(self.workers - 1) if self.workers > 1 else None
+        self._anchors = ssd_anchors()
+        self.reset()
+
+    @classmethod
+    def from_settings(cls, settings: MultiPoseSettings, detector: BoxDetector | None = None) -> "MultiPoseEstimator":
+        return cls(max_people=settings.max_people, detect_every=settings.detect_every,
+                   min_detection_score=settings.min_detection_score,
+                   min_landmark_score=settings.min_landmark_score, detector=detector,
+                   num_threads=settings.num_threads, dedup_iou=settings.dedup_iou,
+                   detect_zoom=settings.detect_zoom, workers=settings.workers)
+
+    def _landmark_output_names(self) -> dict[str, str]:
+        """Which output is which, by shape (names like 'Identity_1' are not meaningful)."""
+        names = {}
+        for n, shp in self._lm.output_shapes.items():
+            size = int(np.prod(shp))
+            if size == 195:
+                names["landmarks"] = n  # 39 x (x, y, z, visibility, presence)
+            elif size == 1:
+                names["flag"] = n
+            elif len(shp) == 4 and shp[-1] == 39:
+                names["heatmap"] = n  # (1, 64, 64, 39)
+        return names
+
+    def reset(self) -> None:
+        """Forget the tracked people (the next frame starts a new sequence)."""
+        self._tracks: list[_Track] = []
+        self._frame = 0
+        self._next_id = 0
+
+    def close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._det = self._lm = None
+        self._lm_extra = []
+
+    def __enter__(self) -> "MultiPoseEstimator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- detection -------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[tuple[Roi, np.ndarray, float]]:
+        """People in the frame as (ROI, box (4,) xyxy px, score), best first, at most ``max_candidates``."""
+        if self.detector is not None:
+            boxes, scores = self.detector.detect(image)
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)  # (N, 4)
+            scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (N,)
+            order = [i for i in np.argsort(-scores) if scores[i] >= self.min_detection_score]
+            return [(roi_from_box(boxes[i]), boxes[i], float(scores[i])) for i in order[: self.max_candidates]]
+        h, w = image.shape[:2]
+        found: list[tuple[Roi, np.ndarray, float]] = []
+        squares = [sq for zoom in self.detect_zoom for sq in detection_squares(w, h, zoom)]
+        for square in squares:
+            found += self._detect_square(image, square)
+        if len(squares) > 1:  # the same person seen in several squares: keep the best score
+            found.sort(key=lambda d: -d[2])
+            kept: list[tuple[Roi, np.ndarray, float]] = []
+            for d in found:
+                if not kept or box_iou(d[0].bounds(), np.array([k[0].bounds() for k in kept])).max() <= self.dedup_iou:
+                    kept.append(d)
+            found = kept
+        return found[: self.max_candidates]
+
+    def _detect_square(self, image: np.ndarray, square: Roi) -> list[tuple[Roi, np.ndarray, float]]:
+        """Run the SSD on the image letterboxed into ``square`` (axis-aligned) -> (ROI, box px, score)."""
+        x = cv2.warpAffine(image, square.crop_matrix(DET_SIZE), (DET_SIZE, DET_SIZE),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=0)  # (224, 224, 3) uint8
+        x = x.astype(np.float32) * (2.0 / 255.0) - 1.0  # [-1, 1]
+        out = self._det.run(x[None])
+        raw_boxes = next(v for v in out.values() if v.shape[-1] == 12)[0]  # (2254, 12)
+        raw_scores = next(v for v in out.values() if v.shape[-1] == 1)[0]  # (2254, 1)
+        boxes, kps, scores = decode_detections(raw_boxes, raw_scores, self._anchors, self.min_detection_score)
+        boxes, kps, scores = weighted_nms(boxes, kps, scores, NMS_IOU, self.max_candidates)
+        people = []
+        for b, k, s in zip(boxes, kps, scores):
+            # normalised square -> image pixels: x = cx + (u - 0.5) * side (letterbox removal + scaling)
+            b_px = square.to_image(b.reshape(2, 2) * DET_SIZE, DET_SIZE).reshape(4)  # (4,) face box
+            k_px = square.to_image(k * DET_SIZE, DET_SIZE)  # (4, 2)
+            people.append((roi_from_keypoints(k_px[0], k_px[1]), b_px, float(s)))
+        return people
+
+    # -- landmarks -------------------------------------------------------------------------
+
+    def landmarks(self, image: np.ndarray, roi: Roi, model: TFLiteModel | None = None) -> _Landmarks:
+        """Run the landmark model on the ROI's crop; landmarks mapped back to image pixels."""
+        crop = cv2.warpAffine(image, roi.crop_matrix(LM_SIZE), (LM_SIZE, LM_SIZE),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)  # (256, 256, 3) uint8
+        out = (model or self._lm).run((crop.astype(np.float32) * (1.0 / 255.0))[None])
+        raw = out[self._lm_names["landmarks"]].reshape(39, 5)  # (39, 5)
+        uv = raw[:, :2].astype(np.float64)  # (39, 2) crop pixels
+        if "heatmap" in self._lm_names:
+            uv = refine_from_heatmap(uv, out[self._lm_names["heatmap"]][0])
+        # The pose flag is already a probability (the model ends in a sigmoid: ~0 on a blank crop).
+        flag = float(np.clip(np.asarray(out[self._lm_names["flag"]]).reshape(-1)[0], 0.0, 1.0))
+        return _Landmarks(roi.to_image(uv), _sigmoid(raw[:, 3].astype(np.float64)), flag)
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def estimate_people(self, image: np.ndarray) -> list[PersonDetection]:
+        """image (H, W, 3) uint8 RGB -> the people in it (at most ``max_people``), tracked over calls."""
+        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
+            raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        image = np.ascontiguousarray(image)
+        h, w = image.shape[:2]
+        if self._frame % self.detect_every == 0 or not self._tracks:
+            self._add_detections(image)
+        self._frame += 1
+
+        people: list[PersonDetection] = []
+        kept: list[_Track] = []
+        for tr, lm in zip(self._tracks, self._all_landmarks(image)):
+            if lm.flag < self.min_landmark_score or not np.isfinite(lm.xy).all():
+                continue  # lost: this person is no longer tracked
+            body = lm.xy[:NUM_BODY]  # (33, 2)
+            box = np.concatenate([body.min(0), body.max(0)])  # (4,)
+            tr.box = box
+            people.append(PersonDetection(box=box, score=lm.flag,
+                                          keypoints=body.copy(), kp_scores=np.clip(lm.visibility[:NUM_BODY], 0, 1),
+                                          track_id=tr.track_id))
+            # Next frame's ROI from the auxiliary landmarks 33 (hip centre) and 34 (scale point).
+            nxt = roi_from_keypoints(lm.xy[33], lm.xy[34])
+            if nxt.side < 2.0 or nxt.side > 8 * max(w, h):  # degenerate: let detection find it again
+                continue
+            tr.roi = nxt
+            kept.append(tr)
+        people, kept = self._merge_duplicates(people, kept)
+        self._tracks = kept
+        return people
+
+    def _all_landmarks(self, image: np.ndarray) -> list[_Landmarks]:
+        """Landmarks of every tracked person, in track order (split over the worker threads)."""
+        rois = [t.roi for t in self._tracks]
+        if self._pool is None or len(rois) < 2:
+            return [self.landmarks(image, r) for r in rois]
+        models = [self._lm, *self._lm_extra]
+        # person i goes to model i % workers; each model runs its people one after the other
+        groups = [list(range(k, len(rois), len(models))) for k in range(len(models))]
+        run = lambda k: [self.landmarks(image, rois[i], models[k]) for i in groups[k]]  # noqa: E731
+        futures = [self._pool.submit(run, k) for k in range(1, len(models)) if groups[k]]
+        out: list[_Landmarks | None] = [None] * len(rois)
+        for i, lm in zip(groups[0], run(0)):  # this thread works too
+            out[i] = lm
+        for f, k in zip(futures, [k for k in range(1, len(models)) if groups[k]]):
+            for i, lm in zip(groups[k], f.result()):
+                out[i] = lm
+        return out  # type: ignore[return-value]
+
+    def _add_detections(self, image: np.ndarray) -> None:
+        """Start tracking the detected people who are not tracked yet (up to ``max_people``).
+
+        "Already tracked" as in mediapipe's multi-pose tracking (AssociationNormRectCalculator): the
+        detection's ROI overlaps a tracked ROI by IoU > ``dedup_iou``. A box from an external
+        detector is a person box, so it is also compared with each tracked person's landmark box
+        (their ROIs are built differently, so ROI overlap alone is a poor test there).
+        """
+        rois = [t.roi.bounds() for t in self._tracks]  # each (4,)
+        boxes = [t.box for t in self._tracks if t.box is not None]  # each (4,)
+        for roi, box, _score in self.detect(image):
+            if len(self._tracks) >= self.max_people:
+                break
+            if roi.side < 2.0:
+                continue
+            b = roi.bounds()
+            if rois and box_iou(b, np.array(rois)).max() > self.dedup_iou:
+                continue
+            if self.detector is not None and boxes and box_iou(box, np.array(boxes)).max() > self.dedup_iou:
+                continue
+            self._tracks.append(_Track(self._next_id, roi))
+            self._next_id += 1
+            rois.append(b)
+            if self.detector is not None:
+                boxes.append(box)
+
+    def _merge_duplicates(self, people: list[PersonDetection], tracks: list[_Track]):
+        """Two tracks that converged on the same person: keep the one with the higher pose flag."""
+        if len(people) < 2:
+            return people, tracks
+        boxes = np.array([np.concatenate([p.keypoints.min(0), p.keypoints.max(0)]) for p in people])
+        iou = box_iou(boxes, boxes)
+        order = np.argsort([-p.score for p in people], kind="stable")
+        keep: list[int] = []
+        for i in order:
+            if all(iou[i, j] <= self.dedup_iou for j in keep):
+                keep.append(int(i))
+        keep.sort(key=lambda i: people[i].track_id)  # stable output order: oldest track first
+        keep_ids = {people[i].track_id for i in keep}
+        return [people[i] for i in keep], [t for t in tracks if t.track_id in keep_ids]
+
+
+# ----------------------------------------------------------------------------------------------
+# Over a video
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class MultiPoseResult:
+    """Per-frame people of a video. ``people[t]`` are the people of frame ``frame_index[t]`` at
+    ``times[t]`` seconds, keypoints in pixels of the ORIGINAL (upright) frame size."""
+
+    people: list[list[PersonDetection]]
+    times: np.ndarray  # (T,)
+    frame_index: np.ndarray  # (T,)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(T,) number of people per frame."""
+        return np.array([len(p) for p in self.people], dtype=np.int64)
+
+
+def estimate_people_video(path: str | Path, settings: MultiPoseSettings = MultiPoseSettings(), *,
+                          start: float | None = None, end: float | None = None,
+                          progress: Callable[[int], None] | None = None, info: VideoInfo | None = None,
+                          detector: BoxDetector | None = None,
+                          stop: threading.Event | None = None) -> MultiPoseResult:
+    """Multi-person pose over [start, end) seconds of a video, frame after frame (tracking needs order).
+
+    ``progress(n)`` is called after every n frames (like ``sportlens.pose.runner.estimate_video``).
+    Frames are scaled to ``settings.max_side`` before pose; keypoints and boxes are returned in
+    pixels of the original upright frame.
+    """
+    path = Path(path)
+    info = info or probe(path)
+    reader = VideoReader(path, start=start, end=end, max_side=settings.max_side or None)
+    w, h = reader.output_size
+    scale = np.array([info.width / w, info.height / h])  # (2,) back to original pixels
+    people, times, index = [], [], []
+    with MultiPoseEstimator.from_settings(settings, detector) as est:
+        for frame in reader:
+            if stop is not None and stop.is_set():
+                break
+            found = est.estimate_people(frame.image)
+            for p in found:
+                p.keypoints = p.keypoints * scale
+                p.box = p.box * np.tile(scale, 2)
+            people.append(found)
+            times.append(frame.time)
+            index.append(frame.index)
+            if progress is not None:
+                progress(1)
+    return MultiPoseResult(people, np.array(times, dtype=np.float64), np.array(index, dtype=np.int64),
+                           list(reader.warnings))

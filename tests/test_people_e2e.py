@@ -1,0 +1,102 @@
+"""Several people on real video: multi-person pose + tracking + selection, and `analyze --person` (slow)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sportlens.config import PeopleSettings
+from sportlens.pose.people import estimate_athletes
+
+from conftest import shared_path
+
+pytestmark = pytest.mark.slow
+
+
+def centre_x(track) -> np.ndarray:
+    """(T,) mean x of the visible joints, NaN where the person is absent."""
+    with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
+        sup.filter(RuntimeWarning)
+        return np.nanmean(track.keypoints[:, :, 0], axis=1)
+
+
+@pytest.fixture(scope="module")
+def demo_people(demo_video):
+    return estimate_athletes(demo_video, PeopleSettings(person="most-active"))
+
+
+def test_walker_and_jumper_keep_separate_ids(demo_people):
+    """sports2d_demo.mp4: a person does jumping jacks on a box (x ~ 600-850 px) while another walks
+    right to left in front of it (x 1900 -> 0). Neither track may hold the other person: the
+    walker's track moves one way only, the jumper's track (while on the box) stays on the box."""
+    tracks = demo_people.tracking.tracks
+    xs = {t.person_id: centre_x(t) for t in tracks}
+    walker = max(xs, key=lambda i: np.nanmax(xs[i]) - np.nanmin(xs[i]))
+    jumper = demo_people.selection.tracks[0].person_id
+    assert walker != jumper
+    w = xs[walker][np.isfinite(xs[walker])]
+    assert len(w) >= 100  # on screen for ~4 s: tracked, not lost
+    assert np.all(np.diff(w) < 40), "the walker's track jumps back: an identity switch"
+    j = xs[jumper][np.isfinite(xs[jumper])]
+    assert len(j) >= 120 and 500 < np.median(j) < 900
+    assert np.all(np.abs(np.diff(j)) < 60), "the jumper's track jumps: an identity switch"
+
+
+def test_most_active_is_the_jumping_jacks_person(demo_people):
+    sel = demo_people.selection
+    assert sel.mode == "most-active" and len(sel.tracks) == 1
+    x = centre_x(sel.tracks[0])
+    first = x[np.isfinite(x)][:30]  # the jumping jacks happen first, on the box
+    assert 500 < np.median(first) < 800
+    assert "most movement" in sel.reason
+
+
+def test_arm_wrestling_two_people_with_a_pose_on_most_frames():
+    video = shared_path("videos/arm_wrestling.mp4")
+    res = estimate_athletes(video, PeopleSettings(person="all"))
+    present = sorted((np.isfinite(t.keypoints[:, :, 0]).any(axis=1).mean() for t in res.tracking.tracks),
+                     reverse=True)
+    assert len(present) >= 2, f"only {len(present)} person tracked"
+    assert present[1] > 0.5, f"the second person has a pose on {present[1]:.0%} of frames"
+    assert res.tracking.num_tracks <= 6  # no ID explosion
+
+
+def test_analyze_person_cli(demo_video, tmp_path):
+    out = tmp_path / "all"
+    done = subprocess.run([sys.executable, "-m", "sportlens", "analyze", str(demo_video), "--person", "all",
+                           "--no-video", "--end", "3", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    people = json.loads((out / "summary.json").read_text())["people"]
+    assert people["mode"] == "all" and people["num_tracks"] >= 1
+    assert people["primary"] in people["selected"]
+    assert all("metrics" in people["per_person"][str(i)] for i in people["selected"])
+    assert "People in the video" in (out / "report.html").read_text()
+    bad = subprocess.run([sys.executable, "-m", "sportlens", "analyze", str(demo_video), "--person", "99",
+                          "--end", "1", "--no-video", "--out", str(tmp_path / "bad")], capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode != 0 and "available IDs" in " ".join(bad.stderr.split())
+    assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())  # nothing half-written
+    for args, message in [(["--person", "tallest"], "is not valid"),
+                          (["--detector", str(tmp_path / "none.pt"), "--person", "auto"], "none.pt")]:
+        bad = subprocess.run([sys.executable, "-m", "sportlens", "analyze", str(demo_video), *args, "--out",
+                              str(tmp_path / "bad2")], capture_output=True, text=True, timeout=120)
+        assert bad.returncode != 0 and message in " ".join(bad.stderr.split()), bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
+def test_tracks_command_writes_video_sheet_and_json(demo_video, tmp_path):
+    out = tmp_path / "tracks"
+    done = subprocess.run([sys.executable, "-m", "sportlens", "tracks", str(demo_video), "--end", "3", "--out",
+                           str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "people tracked" in done.stdout and "contact sheet:" in done.stdout
+    info = json.loads((out / "tracks.json").read_text())
+    assert info["num_tracks"] >= 1 and info["mode"] == "auto" and info["reason"]
+    assert (out / "tracks.mp4").stat().st_size > 10_000 and (out / "contact_sheet.png").stat().st_size > 10_000
+    from sportlens.video import probe
+
+    assert 85 <= probe(out / "tracks.mp4").frame_count <= 92  # 3 s at 30 fps
