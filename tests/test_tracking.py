@@ -17,6 +17,7 @@ from sportlens.pose.tracking import (
     box_iou,
     join_fragments,
     track_people,
+    visible_box,
     xyxy_to_xyah,
 )
 from sportlens.types import PoseTrack
@@ -337,3 +338,98 @@ def test_tracking_then_selection_end_to_end():
     sel = select_athlete(res.tracks, "auto")
     assert res.num_tracks == 2
     assert np.nanmean(sel.track.keypoints[..., 0]) == pytest.approx(500, abs=10)
+
+
+# ------------------------------------------- noisy pose estimators (duplicates, guessed joints)
+
+
+def with_guessed_legs(d: Det, rng: np.random.Generator, reach: float) -> Det:
+    """The estimator's box of ALL landmarks: add knees/ankles guessed up to ``reach`` px below the
+    picture with a low score (a person cut by the frame border), the box follows them."""
+    kp, ks = d.keypoints.copy(), d.kp_scores.copy()
+    kp[13:] = kp[13:] + [0.0, 1.0] * rng.uniform(0, reach, (4, 1))
+    ks[13:] = 0.05
+    box = np.concatenate([kp.min(axis=0), kp.max(axis=0)])
+    return Det(box=box, score=d.score, keypoints=kp, kp_scores=ks)
+
+
+def test_visible_box_ignores_guessed_joints():
+    rng = np.random.default_rng(0)
+    d = person(300, 300, 200, rng)
+    g = with_guessed_legs(d, rng, 600)
+    vb = visible_box(g.box, g.keypoints, g.kp_scores, 0.3, 4)
+    assert vb[3] < 300 + 0.4 * 200 and g.box[3] > vb[3]  # the guessed legs are left out
+    assert np.all(vb[:2] >= g.box[:2]) and np.all(vb[2:] <= g.box[2:])  # within the given box
+    few = np.where(np.arange(17) < 3, 0.9, 0.0)
+    np.testing.assert_array_equal(visible_box(g.box, g.keypoints, few, 0.3, 4), g.box)  # fallback
+
+
+def test_guessed_joints_do_not_fragment_a_track():
+    # A person cut by the border whose box of all landmarks jumps by up to 3 body heights per frame.
+    frames, times = scene([walker(200, 3, h=150)], 80)
+    rng = np.random.default_rng(3)
+    frames = [[with_guessed_legs(d, rng, 450) for d in f] for f in frames]
+    res = track_people(frames, times)
+    assert res.num_tracks == 1 and res.raw_tracks == 1 and res.frames_present[1] == 80
+    np.testing.assert_allclose(res.boxes[1], np.stack([f[0].box for f in frames]))  # boxes as given
+
+
+def test_lost_track_is_found_where_it_stopped():
+    # Moves fast, then stops while hidden for 15 frames: the prediction runs ~100 px on, the person
+    # is where it stood. The lost track takes it back directly (no new track, no join needed).
+    path = lambda k: None if 30 <= k < 45 else (100.0 + 7 * min(k, 30), 300.0, 120.0)  # noqa: E731
+    frames, times = scene([path], 80)
+    res = track_people(frames, times)
+    assert res.num_tracks == 1 and res.raw_tracks == 1 and res.joined == 0
+    off = track_people(frames, times, settings=TrackerSettings(lost_standing=False))
+    assert off.raw_tracks == 2
+
+
+def test_a_disagreeing_pose_does_not_veto_a_box_match():
+    # Every 4th frame the estimator fits a wrong skeleton (upside down) in a box that is shifted
+    # by 40 % of its width: the box overlap alone must keep the person.
+    frames, times = scene([walker(300, 0, h=200)], 60)
+    for f in frames[2::4]:
+        d = f[0]
+        c = (d.box[:2] + d.box[2:]) / 2
+        kp = (d.keypoints - c) * [1, -1] + c + [30, 0]
+        f[0] = Det(d.box + [30, 0, 30, 0], d.score, kp, d.kp_scores)
+    res = track_people(frames, times)
+    assert res.num_tracks == 1 and res.raw_tracks == 1
+    off = track_people(frames, times, settings=TrackerSettings(oks_bonus_only=False))
+    assert off.raw_tracks > 1
+
+
+def test_partial_duplicate_of_a_person_starts_no_track():
+    # The estimator also reports a second, partial skeleton on the person's arm in every frame.
+    frames, times = scene([walker(300, 2, h=200)], 60)
+    rng = np.random.default_rng(5)
+    for f in frames:
+        d = f[0]
+        arm = person(d.box[0] + 45, d.box[1] + 70, 50, rng)
+        f.append(arm)
+    res = track_people(frames, times)
+    assert res.num_tracks == 1 and res.raw_tracks == 1
+    off = track_people(frames, times, settings=TrackerSettings(duplicate_overlap=1.0))
+    assert off.num_tracks == 2
+
+
+def test_recently_seen_track_gets_its_person_back_first():
+    # A is seen until frame 19 at x=300; B at x=380 (frames 24-40, then hidden 41-45); at frame 46 a
+    # person reappears at x=336, a bit nearer to where A stood: it is B, seen 5 frames ago, not A,
+    # gone for 27 frames.
+    a = lambda k: (300.0, 300.0, 200.0) if k < 20 else None  # noqa: E731
+    def b(k: int) -> tuple[float, float, float] | None:
+        return (380.0, 300.0, 200.0) if 24 <= k <= 40 else ((336.0, 300.0, 200.0) if k >= 46 else None)
+
+    frames, times = scene([a, b], 60)
+
+    def owner_of_frame_50(res):
+        ids = {pid: set(np.nonzero(np.isfinite(bx[:, 0]))[0]) for pid, bx in res.boxes.items()}
+        return next(f for f in ids.values() if 50 in f)
+
+    s = TrackerSettings(join_max_gap=0)
+    res = track_people(frames, times, settings=s)
+    assert res.raw_tracks == 2 and 30 in owner_of_frame_50(res) and 10 not in owner_of_frame_50(res)
+    off = track_people(frames, times, settings=TrackerSettings(join_max_gap=0, cascade=False))
+    assert 10 in owner_of_frame_50(off)  # without the cascade the lower cost wins: A

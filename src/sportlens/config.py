@@ -52,11 +52,16 @@ class TrackerSettings:
     match_cost_tentative: float = 0.7  # max cost of a match with a tentative track
     oks_weight: float = 0.5  # weight w of keypoint similarity in the match similarity (0 = boxes only)
     oks_kappa: float = 0.1  # OKS falloff per joint, as a fraction of the scale (COCO 2*sigma ~ 0.05-0.2)
+    oks_bonus_only: bool = True  # similarity = max(IoU, mix): a pose that disagrees never lowers a box match
     kp_min_score: float = 0.3  # joints below this score are not used in the keypoint similarity
     # The tracker follows the box of the joints scored >= kp_min_score (padded), not the box of all
     # landmarks (which includes joints guessed outside the picture), when at least this many: 0 = off.
     box_min_joints: int = 4
     lost_standing: bool = True  # a lost track also matches where it was last seen, not only where predicted
+    # Two detections of a frame whose smaller box lies this much inside the other are one person:
+    # the unmatched one starts no track (intersection over the smaller box; 1 = off).
+    duplicate_overlap: float = 0.7
+    cascade: bool = True  # match confirmed tracks the most recently seen first (DeepSORT's matching cascade)
     max_age: int = 30  # frames a lost track is kept (predicted) before it is removed (track_buffer)
     min_hits: int = 3  # consecutive matched frames that confirm a tentative track
     min_box_size: float = 2.0  # px; narrower or lower boxes are degenerate and dropped

@@ -8,19 +8,34 @@ and returns one ``PoseTrack`` per person.
 How (ByteTrack, Zhang et al., ECCV 2022, with a pose term):
 
 1. every track's box is predicted by a constant-velocity Kalman filter on (cx, cy, aspect, h)
-   (the SORT/ByteTrack state); lost tracks keep being predicted for up to ``max_age`` frames;
+   (the SORT/ByteTrack state); lost tracks keep being predicted for up to ``max_age`` frames. The
+   box the tracker follows is that of the detection's *visible* joints (score >= ``kp_min_score``,
+   padded; ``visible_box``), not the estimator's box of all landmarks: for people cut by the frame
+   border the latter includes hips and legs guessed far outside the picture and jumps 2-3x in size
+   from frame to frame (close-ups such as arm_wrestling.mp4); the reported boxes stay the given ones;
 2. detections are split by score: *high* ones are matched first against all confirmed tracks
-   (tracked and lost), then *low* ones against the tracked ones still unmatched; low-score
-   detections are often the occluded persons, so they extend tracks but never start one;
-3. the cost is 1 - similarity, similarity = (1 - w) IoU + w OKS: IoU of the detection's box with
-   the predicted box, and an OKS-like keypoint similarity (COCO object keypoint similarity with one
-   constant for all joints, scale = sqrt(area of the predicted box)) between the detection's
-   keypoints and the track's last keypoints moved by the predicted motion. The keypoints tell two
-   overlapping people apart when their boxes are alike (crossings). Hungarian assignment is
+   (tracked and lost), the most recently seen tracks first (DeepSORT's matching cascade: a track
+   lost for 1 frame gets its person back before one lost for 20 frames at the same place, so two
+   tracks that ended up on one person do not take turns), then *low* ones against the tracked ones
+   still unmatched; low-score detections are often the occluded persons, so they extend tracks but
+   never start one;
+3. the cost is 1 - similarity, similarity = max(IoU, (1 - w) IoU + w OKS): IoU of the detection's
+   box with the predicted box, and an OKS-like keypoint similarity (COCO object keypoint similarity
+   with one constant for all joints, scale = sqrt(area of the predicted box)) between the
+   detection's keypoints and the track's last keypoints moved by the predicted motion. The
+   keypoints tell two overlapping people apart when their boxes are alike (crossings: the right
+   pair gets the OKS bonus); they never veto a box overlap (``oks_bonus_only``), since pose
+   estimators regularly put a different, misplaced skeleton on the same person (blur, cut bodies).
+   A *lost* track is compared both with its predicted box and with the box where it was last seen
+   (``lost_standing``), the better counts: velocities measured on a few noisy boxes before the
+   person vanished send the prediction far away, while hidden people mostly reappear about where
+   they were (the "moved or stood still" rule of ``_join_cost``). Hungarian assignment is
    ``scipy.optimize.linear_sum_assignment``;
 4. remaining high detections are matched to tentative tracks; a tentative track is confirmed after
    ``min_hits`` consecutive hits and dies at its first miss, so flickering false detections do not
-   make IDs; unmatched detections above ``new_track_score`` start tentative tracks;
+   make IDs; unmatched detections above ``new_track_score`` start tentative tracks, unless they lie
+   mostly inside a detection already matched in the frame (``duplicate_overlap``): the same person
+   reported twice (a whole-body fit and a partial one on an arm) must not become a second ID;
 5. afterwards, fragments are joined: a track that ended and one that started up to
    ``join_max_gap`` frames later, near where the first was heading (or where it stood) and of a
    similar size, become one ID, only when that pairing is clearly the best for both (see
@@ -222,16 +237,45 @@ class _ByteTracker:
         low = [d for d in dets if d.score < s.high_score]
         confirmed = [t for t in self.active if t.confirmed]
         tentative = [t for t in self.active if not t.confirmed]
-        left_t, left_high = self._associate(confirmed, high, s.match_cost_high, k)
+        if s.cascade:
+            left_t, left_high = [], high
+            for age in sorted({k - t.last_frame for t in confirmed}):
+                group = [t for t in confirmed if k - t.last_frame == age]
+                rest, left_high = self._associate(group, left_high, s.match_cost_high, k)
+                left_t += rest
+        else:
+            left_t, left_high = self._associate(confirmed, high, s.match_cost_high, k)
         tracked = [t for t in left_t if t.last_frame == k - 1]  # low ones only extend live tracks
         self._associate(tracked, low, s.match_cost_low, k)
         dead_tentative, left_high = self._associate(tentative, left_high, s.match_cost_tentative, k)
-        for d in left_high:
-            if d.score >= s.new_track_score:
+        taken = [d for d in dets if any(t.last_frame == k and t.dets[-1] is d for t in self.active)]
+        # the surest and largest first, so that of two new detections of one person the whole one starts
+        for d in sorted(left_high, key=lambda d: (-d.score, -np.prod(d.tbox[2:] - d.tbox[:2]))):
+            if d.score >= s.new_track_score and not self._duplicate(d, taken):
                 self._start(d, k)
+                taken.append(d)
         dead = {id(t) for t in dead_tentative}
         self.active = [t for t in self.active
                        if id(t) not in dead and k - t.last_frame <= s.max_age]
+
+    def _duplicate(self, d: _Det, matched: list[_Det]) -> bool:
+        """Whether ``d`` and a detection already given to a track in this frame (matched, or
+        starting a track) are one person: the smaller of the two boxes lies inside the other for at
+        least ``duplicate_overlap`` of its area (intersection over the smaller box). Pose estimators
+        that follow people with their own regions of interest report one person twice (a whole-body
+        fit and a second, misplaced skeleton on the arm of a person cut by the frame border): such a
+        leftover starts no new track. The price: a person who appears while mostly in front of or
+        behind someone already tracked is only started once the two separate a little.
+        """
+        if self.s.duplicate_overlap >= 1.0 or not matched:
+            return False
+        a = d.tbox[None]
+        b = np.stack([m.tbox for m in matched])
+        lt, rb = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+        inter = np.clip(rb - lt, 0, None).prod(axis=-1)
+        own = np.prod(np.clip(a[0, 2:] - a[0, :2], 1e-9, None))
+        other = np.prod(np.clip(b[:, 2:] - b[:, :2], 1e-9, None), axis=-1)
+        return bool(np.any(inter / np.minimum(own, other) >= self.s.duplicate_overlap))
 
     def _associate(self, tracks: list[_Track], dets: list[_Det], max_cost: float, k: int):
         """Match, update the matched tracks; return (unmatched tracks, unmatched detections)."""
@@ -276,7 +320,10 @@ class _ByteTracker:
         area = np.prod(np.clip(pred[:, 2:] - pred[:, :2], 1.0, None), axis=1)  # (M,)
         oks, common = keypoint_similarity(tkp, dkp, np.sqrt(area), self.s.oks_kappa)
         w = self.s.oks_weight
-        return 1.0 - np.where(common, (1 - w) * iou + w * oks, iou)
+        sim = np.where(common, (1 - w) * iou + w * oks, iou)
+        if self.s.oks_bonus_only:
+            sim = np.maximum(sim, iou)
+        return 1.0 - sim
 
     def _update(self, t: _Track, d: _Det, k: int) -> None:
         t.kf.update(xyxy_to_xyah(d.tbox))
