@@ -45,10 +45,10 @@ def timed(fn, repeats: int = 10, warmup: int = 2) -> float:
 def variants(model, example: dict):
     """name -> callable(inputs dict) -> logits, all on the same weights."""
     import onnxruntime as ort
-    from sportlens.engine.export import _Positional
+    from sportlens.engine.export import PositionalInputs
 
     names = list(example)
-    wrapped = _Positional(model, names).eval()
+    wrapped = PositionalInputs(model, names).eval()
     path = Path(tempfile.mkdtemp()) / "m.onnx"
     with torch.no_grad():
         torch.onnx.export(wrapped, tuple(example.values()), str(path), dynamo=False, opset_version=17,
@@ -120,8 +120,8 @@ def measure(name: str, queue) -> None:
 
 
 def _pos(model, ex):
-    from sportlens.engine.export import _Positional
-    return _Positional(model, list(ex)).eval()
+    from sportlens.engine.export import PositionalInputs
+    return PositionalInputs(model, list(ex)).eval()
 
 
 def agreement(name: str, run_dir: Path) -> tuple[dict[str, float], int]:

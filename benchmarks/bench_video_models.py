@@ -53,8 +53,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=MODELS, help="comma-separated configs/synthetic_<name>.yaml")
     ap.add_argument("--set", dest="set_", action="append", default=[], help="override for every model, k=v")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
+                    help="intra-op threads (1 on a shared machine: OpenMP threads that wait for a busy core cost more "
+                         "than they give)")
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 2)
+    torch.set_num_threads(args.threads)
     rows, first = [], None
     for name in args.models.split(","):
         cfg, m = train(name, args.set_)
@@ -65,7 +68,7 @@ def main() -> None:
     lines = ["# bench_video_models: every video model on the generated video dataset", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
              f"- machine: {platform.machine()}, {os.cpu_count()} cores, no GPU, Python {platform.python_version()}, "
-             f"torch {torch.__version__}",
+             f"torch {torch.__version__}, {args.threads} intra-op thread(s)",
              f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
              f"- data: synthetic, {d.synthetic_classes} classes x {d.synthetic_clips_per_class} clips, "
              f"{d.synthetic_size}px frames, seed {d.synthetic_seed}; split 70/15/15 per class; selection on val, "

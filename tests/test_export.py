@@ -21,6 +21,7 @@ SMALL: dict[str, dict] = {
     "c3d_attn": dict(image_size=32, num_frames=4, width=8),
     "two_stream": dict(image_size=32, num_frames=2, width=8, flow_stack=2),
     "hicnn_psta": dict(image_size=32, num_frames=2, width=16, heatmap_size=8),
+    "yolov5s_cbam": dict(image_size=64, width=0.125, depth=0.33, swin=True),
 }
 
 

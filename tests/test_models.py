@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sportlens.models import VideoModel, create_model, list_models
+from sportlens.models import SkeletonModel, create_model, list_models
 from sportlens.skeletons import LAYOUTS, get_skeleton
 
 
 def _is_skeleton_model(name: str) -> bool:
     with torch.device("meta"):  # builds the module without allocating weights
-        return not isinstance(create_model(name), VideoModel)
+        return isinstance(create_model(name), SkeletonModel)
 
 
 # The video models (RGB / RGB+pose / flow) have their own registry-wide tests in test_video_models.py.

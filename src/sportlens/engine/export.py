@@ -2,7 +2,8 @@
 
 The model is rebuilt from the checkpoint (registry + weights), given example inputs that match its
 interface (skeleton models: ``x`` (B, T, V, C); video models: one tensor per name in ``model.inputs``,
-see ``models/_common.VideoModel``), exported with a dynamic batch axis, then run in ONNX Runtime on a
+see ``models/_common.VideoModel``; detectors: ``image`` (B, 3, S, S), exported up to the raw head
+outputs (B, N, 5+K), named ``raw``), exported with a dynamic batch axis, then run in ONNX Runtime on a
 fresh random batch of another size; the export is kept only if every output matches PyTorch (max abs
 difference under ``atol``). The file is written atomically.
 
@@ -22,7 +23,8 @@ import torch.nn as nn
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.errors import InputError
 from sportlens.fsutil import atomic_path
-from sportlens.models._common import SkeletonModel, VideoModel
+from sportlens.models import yolo as _yolo  # noqa: F401  (registers the detector)
+from sportlens.models._common import DetectorModel, SkeletonModel, VideoModel
 
 OPSET = 17
 
@@ -37,10 +39,13 @@ def example_inputs(model: nn.Module, batch: int = 1, seed: int = 0) -> dict[str,
         shapes = {"rgb": (batch, t, 3, s, s), "pose": (batch, t, model.num_joints, model.in_channels),
                   "flow": (batch, t, 2 * getattr(model, "flow_stack", 1), s, s)}
         return {name: torch.randn(*shapes[name], generator=g) for name in model.inputs}
-    raise InputError(f"cannot export {type(model).__name__}: not a SkeletonModel or VideoModel")
+    if isinstance(model, DetectorModel):  # raw head outputs (B, N, 5+K) are exported; decode/NMS stay outside
+        s = model.image_size
+        return {"image": torch.rand(batch, 3, s, s, generator=g)}
+    raise InputError(f"cannot export {type(model).__name__}: not a SkeletonModel, VideoModel or DetectorModel")
 
 
-class _Positional(nn.Module):
+class PositionalInputs(nn.Module):
     """ONNX export passes positional arguments; video models take keyword ones."""
 
     def __init__(self, model: nn.Module, names: list[str]) -> None:
@@ -56,13 +61,14 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, atol: float = 1e-4) 
     model = build_from_checkpoint(load_checkpoint(checkpoint)).eval()
     example = example_inputs(model)
     names = list(example)
-    wrapped = _Positional(model, names).eval()
+    output = "raw" if isinstance(model, DetectorModel) else "logits"
+    wrapped = PositionalInputs(model, names).eval()
     out = Path(out)
     with atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings
         torch.onnx.export(wrapped, tuple(example.values()), str(tmp), dynamo=False, opset_version=OPSET,
-                          input_names=names, output_names=["logits"],
-                          dynamic_axes={n: {0: "batch"} for n in [*names, "logits"]})
+                          input_names=names, output_names=[output],
+                          dynamic_axes={n: {0: "batch"} for n in [*names, output]})
         diff = check_onnx(tmp, wrapped, names, atol=atol)
     return {"path": str(out), "max_abs_diff": diff, "inputs": {n: list(v.shape) for n, v in example.items()}}
 

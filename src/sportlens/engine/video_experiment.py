@@ -25,7 +25,7 @@ from sportlens.data import video_datasets as vd
 from sportlens.data.synthetic_video import SyntheticVideoSpec, make_synthetic_dataset
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.engine.config import save_resolved_config
-from sportlens.engine.export import _Positional, example_inputs
+from sportlens.engine.export import PositionalInputs, example_inputs
 from sportlens.engine.fit import FitSettings, fit, set_seed
 from sportlens.engine.loops import evaluate
 from sportlens.engine.metrics import (classification_report, count_flops, count_parameters, latency_ms,
@@ -36,7 +36,7 @@ from sportlens.fsutil import write_json
 from sportlens.jsonable import to_jsonable
 from sportlens.models import create_model
 from sportlens.models._common import VideoModel
-from sportlens.models.registry import _MODELS
+from sportlens.models.registry import list_models, model_entrypoint
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class VideoTrainConfig:
 def is_video_model(name: str) -> bool:
     """True when the registered model ``name`` is a ``VideoModel`` (built once at its defaults:
     cheaper than keeping a second list of names that could drift from the registry)."""
-    if name not in _MODELS:
+    if name not in list_models():
         return False
     try:
         with torch.device("meta"):  # no memory, no initialisation cost
@@ -113,7 +113,7 @@ def make_loader(samples, classes, data: VideoDataSettings, model: VideoModel, *,
 
 
 def build_model(cfg: VideoTrainConfig, num_classes: int) -> tuple[VideoModel, dict]:
-    params = inspect.signature(_MODELS[cfg.model]).parameters
+    params = inspect.signature(model_entrypoint(cfg.model)).parameters
     wanted = {"num_classes": num_classes, "num_frames": cfg.data.num_frames, "image_size": cfg.data.image_size,
               "flow_stack": cfg.data.flow_stack}
     unknown = sorted(set(cfg.model_kwargs) - set(params))
@@ -174,7 +174,7 @@ def evaluate_video(checkpoint, samples, classes, cfg: VideoTrainConfig, task: Ta
     res = evaluate(model, task, loader)
     report = classification_report(res.labels, res.probs, classes)
     example = example_inputs(model)
-    wrapped = _Positional(model, list(example)).eval()
+    wrapped = PositionalInputs(model, list(example)).eval()
     report.update(params=count_parameters(model), flops=count_flops(wrapped, tuple(example.values())),
                   latency_ms=latency_ms(wrapped, tuple(example.values())), eval_seconds=res.seconds,
                   clips=len(samples))

@@ -113,3 +113,25 @@ class VideoModel(nn.Module):
     def extra_repr(self) -> str:
         return (f"inputs={self.inputs}, num_classes={self.num_classes}, num_frames={self.num_frames}, "
                 f"image_size={self.image_size}")
+
+
+# ---------------------------------------------------------------- object detectors (seed 002)
+class DetectorModel(nn.Module):
+    """Marker base of the object detectors. The contract:
+
+    - ``forward(image)``: ``image`` (B, 3, S, S) float in [0, 1] (RGB, letterboxed to ``image_size``);
+      returns the raw head outputs (B, N, 5 + num_classes), N = sum over levels of A * H_l * W_l,
+      in the order level, anchor, row, column; channels (tx, ty, tw, th, objectness, class logits...),
+      all before the sigmoid. Decoding and NMS live in ``engine/detection.py``.
+    - attributes ``num_classes``, ``image_size``, ``strides`` (tuple of ints), ``anchors`` (buffer
+      (L, A, 2), anchor width/height in input pixels), ``num_anchors``.
+    """
+
+    inputs: tuple[str, ...] = ("image",)
+
+    def __init__(self, num_classes: int, image_size: int) -> None:
+        super().__init__()
+        if num_classes < 1 or image_size < 32 or image_size % 32:
+            raise ValueError(f"need num_classes >= 1 and image_size a multiple of 32; got {num_classes}, "
+                             f"{image_size}")
+        self.num_classes, self.image_size = int(num_classes), int(image_size)

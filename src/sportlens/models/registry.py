@@ -16,10 +16,15 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
+def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The registered function itself (e.g. to read its keyword arguments with ``inspect.signature``)."""
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    return _MODELS[name](**kwargs)
+    return _MODELS[name]
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    return model_entrypoint(name)(**kwargs)
 
 
 def list_models() -> list[str]:
