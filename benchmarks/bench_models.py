@@ -5,9 +5,10 @@ Run: .venv/bin/python benchmarks/bench_models.py [--models sportnet,c3d_attn,...
 Per model at its default input (batch 1 unless said): parameters, GFLOPs per clip (torch's flop
 counter), eager fp32 latency and clips/s at batch 1 and 8, one training step (batch 8, forward +
 backward + AdamW), and peak resident memory of a fresh process doing all that. Optimised inference,
-measured in the same process right after eager: channels_last, bf16 autocast (AMX on this CPU),
-and ONNX Runtime; speed-up = eager ms / optimised ms. ``--agree NAME=RUN_DIR`` also evaluates the
-run's best.pt on its generated test split with every variant: top-1 agreement with eager fp32.
+measured in the same process right after eager: channels_last, bf16 autocast (oneDNN bf16 kernels:
+AVX512-BF16 on this AMD EPYC, AMX on recent Xeons) and ONNX Runtime; speed-up = eager ms / optimised
+ms. ``--agree NAME=RUN_DIR`` also runs the run's best.pt with every variant on a fresh generated
+dataset (the run's settings, next seed): top-1 agreement with eager fp32.
 Writes benchmarks/results/bench_models.md.
 """
 from __future__ import annotations
@@ -89,8 +90,8 @@ def _channels_last(model):
     return out
 
 
-def measure(name: str, queue) -> None:
-    torch.set_num_threads(os.cpu_count() or 2)
+def measure(name: str, threads: int, queue) -> None:
+    torch.set_num_threads(threads)
     from sportlens.engine.export import example_inputs
     from sportlens.engine.metrics import count_flops, count_parameters
     from sportlens.models import create_model
@@ -148,16 +149,25 @@ def agreement(name: str, run_dir: Path) -> tuple[dict[str, float], int]:
     return {k: float((torch.cat(v) == ref).float().mean()) for k, v in preds.items()}, len(ref)
 
 
+def _cpu_name() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="sportnet,c3d_attn,cnn_lstm,two_stream,hicnn_psta,tcn,stgcn")
     ap.add_argument("--agree", nargs="*", default=[], help="NAME=RUN_DIR of trained video models")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="intra-op threads")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     rows = []
     ctx = mp.get_context("spawn")  # a fresh process per model: honest peak memory
     for name in args.models.split(","):
         q = ctx.Queue()
-        p = ctx.Process(target=measure, args=(name, q))
+        p = ctx.Process(target=measure, args=(name, args.threads, q))
         p.start()
         rows.append(q.get())
         p.join()
@@ -169,7 +179,8 @@ def main() -> None:
     cols = ["eager fp32", "channels_last", "bf16 autocast", "onnxruntime"]
     lines = ["# bench_models: model cost and CPU inference speed", "",
              f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-             f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores ({_cpu_name()}), torch {torch.__version__}, "
+             f"{args.threads} intra-op thread(s)",
              f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
              "- latency = median ms per clip at batch 1 (all threads); speed-up = eager / variant", "",
              "| model | input (per clip) | params | GFLOPs | " + " | ".join(f"{c} ms" for c in cols)
