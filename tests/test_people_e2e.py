@@ -105,3 +105,26 @@ def test_tracks_command_writes_video_sheet_and_json(demo_video, tmp_path):
     from sportlens.video import probe
 
     assert 85 <= probe(out / "tracks.mp4").frame_count <= 92  # 3 s at 30 fps
+
+
+def test_analyze_with_a_trained_detector_file(demo_video, tmp_path):
+    """--detector PATH swaps the bundled person detector (an untrained one here: the pipeline must run and
+    report, whatever it finds)."""
+    import torch
+
+    from sportlens.engine.checkpoint import save_checkpoint
+    from sportlens.models import create_model
+
+    kw = {"num_classes": 1, "image_size": 160, "width": 0.125, "depth": 0.33}
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "det.pt", model_name="yolov5s_cbam", model_kwargs=kw,
+                           model=create_model("yolov5s_cbam", **kw), classes=["person"], data_spec={}, epoch=0,
+                           metrics={}, config={})
+    out = tmp_path / "det"
+    done = subprocess.run([sys.executable, "-m", "sportlens", "analyze", str(demo_video), "--person", "auto",
+                           "--detector", str(ckpt), "--end", "1", "--no-video", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    people = json.loads((out / "summary.json").read_text())["people"]
+    assert people["mode"] == "auto" and "detector" in json.loads((out / "summary.json").read_text())["settings"][
+        "people"]

@@ -1,4 +1,5 @@
-"""Action-recognition models, skeleton and video (layer 4: pure ``nn.Module``s, no I/O, no training code).
+"""Models: action recognition (skeleton and video) and the seed 002 person detector (layer 4: pure
+``nn.Module``s, no I/O, no training code).
 
 Importing this package registers every built-in model in the one registry
 (:mod:`sportlens.models.registry`); build one with ``create_model(name, **kwargs)`` and list them
@@ -38,13 +39,18 @@ Models (``name``: own kwargs with defaults; source)
 - ``tcn_ensemble``: ``streams=None, width=256, ...`` (tcn's); two ``tcn`` members on channel groups
   (by default, with the 9-channel ``sportnet_global`` encoding: the SportNet view and the clip view),
   late fusion of probabilities; ``member_logits(x)`` (B, S, K) for ``StreamEnsembleTask``.
+
+Video models (``VideoModel``: keyword inputs ``rgb``/``pose``/``flow``, see ``_common.VideoModel``):
+``sportnet`` (seed 000), ``c3d_attn`` (seed 002), ``cnn_lstm`` (seed 003), ``two_stream`` (seed 004),
+``hicnn_psta`` (seed 001; ``forward_multitask`` adds joint heatmaps). Detector (``DetectorModel``):
+``yolov5s_cbam`` (seed 002), raw head outputs; decoding, losses and NMS in ``engine/detection.py``.
 """
 from __future__ import annotations
 
 from . import (  # noqa: F401  (registers the models)
-    c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, psta, sportnet, stgcn, tcn, two_stream,
+    c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, psta, sportnet, stgcn, tcn, two_stream, yolo,
 )
-from ._common import SkeletonModel, VideoModel
+from ._common import DetectorModel, SkeletonModel, VideoModel
 from .registry import create_model, list_models, register_model
 
-__all__ = ["SkeletonModel", "VideoModel", "create_model", "list_models", "register_model"]
+__all__ = ["DetectorModel", "SkeletonModel", "VideoModel", "create_model", "list_models", "register_model"]
