@@ -103,8 +103,8 @@ def measure(name: str, threads: int, queue) -> None:
            "input": ", ".join(f"{k} {tuple(v.shape[1:])}" for k, v in ex1.items())}
     fns = variants(model, ex1)
     for vname, fn in fns.items():
-        row[f"{vname} ms b1"] = timed(lambda: fn(ex1))
-    row["eager fp32 clips/s b8"] = 8000 / timed(lambda: fns["eager fp32"](ex8), repeats=5)
+        row[f"{vname} ms b1"] = timed(lambda: fn(ex1), repeats=5, warmup=1)
+    row["eager fp32 clips/s b8"] = 8000 / timed(lambda: fns["eager fp32"](ex8), repeats=3, warmup=1)
     row["frames"] = next(iter(ex1.values())).shape[1]  # T: frames per clip
     model.train()
     opt = torch.optim.AdamW(model.parameters(), 1e-4)
@@ -115,7 +115,7 @@ def measure(name: str, threads: int, queue) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    row["train step ms b8"] = timed(step, repeats=3, warmup=1)
+    row["train step ms b8"] = timed(step, repeats=2, warmup=1)
     row["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(row)
 
