@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,19 @@ def test_cli_pretrained_flag_and_unknown_model_kwargs(tmp_path):
         text = " ".join(bad.stderr.split())  # rich wraps long lines
         assert bad.returncode != 0 and message in text, bad.stderr
         assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_experiment_file_loads_into_its_config(path):
+    """A typo in a shipped experiment file is caught here, not after an hour of training."""
+    from sportlens.engine.config import peek_key
+    from sportlens.engine.experiment import TrainConfig
+
+    from sportlens.engine.detection_experiment import DetectorTrainConfig
+    from sportlens.models import DetectorModel, create_model
+
+    model = peek_key(path, [], "model", None)
+    with torch.device("meta"):
+        detector = model is not None and isinstance(create_model(model), DetectorModel)
+    base = DetectorTrainConfig() if detector else VideoTrainConfig() if is_video_model(model) else TrainConfig()
+    load_config(path, [], base)
