@@ -29,8 +29,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-import sportlens.models.yolo  # noqa: F401  (registers the detector)
-
 EPS = 1e-7
 BOX_LOSSES = ("iou", "ciou", "ciou_improved", "siou")
 COCO_IOUS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())

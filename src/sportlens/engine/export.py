@@ -23,7 +23,6 @@ import torch.nn as nn
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.errors import InputError
 from sportlens.fsutil import atomic_path
-from sportlens.models import yolo as _yolo  # noqa: F401  (registers the detector)
 from sportlens.models._common import DetectorModel, SkeletonModel, VideoModel
 
 OPSET = 17
