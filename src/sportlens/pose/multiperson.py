@@ -92,6 +92,7 @@ import cv2
 import numpy as np
 
 from sportlens.config import MultiPoseSettings
+from sportlens.pose.boxes import box_iou
 from sportlens.pose.tflite import TFLiteModel, bundled_model
 from sportlens.types import VideoInfo
 from sportlens.video import VideoReader, probe
@@ -179,19 +180,6 @@ def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)  # (N, 4)
     kp = raw[:, 4:12].reshape(-1, 4, 2) / input_size + anc[:, None, :]  # (N, 4, 2)
     return boxes, kp, scores
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of xyxy boxes a (N, 4) and b (M, 4)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU,

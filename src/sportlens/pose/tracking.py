@@ -64,6 +64,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sportlens.config import TrackerSettings
+from sportlens.pose.boxes import box_iou
 from sportlens.skeletons import convert, get_skeleton
 from sportlens.types import PoseTrack
 
@@ -139,16 +140,6 @@ def xyah_to_xyxy(s: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- similarities
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(M, 4), (N, 4) xyxy -> (M, N) intersection over union."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])  # (M, N, 2)
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=-1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def keypoint_similarity(
