@@ -299,3 +299,56 @@ def test_video_function(demo_video):
     p = next(p for ppl in res.people for p in ppl)
     # pixels of the ORIGINAL 1768 x 994 frame (the reader scaled to 960)
     assert np.nanmax(p.keypoints[:, 0]) > 960 * 0.3 and p.keypoints.shape == (33, 2)
+    assert all(q.appearance is not None and q.appearance.shape == (mpp.APPEARANCE_DIM,)
+               for ppl in res.people for q in ppl)
+
+
+# ---------------------------------------------------------------------------------------------
+# appearance descriptor
+# ---------------------------------------------------------------------------------------------
+
+def painted_person(image: np.ndarray, x: float, y: float, h: float, top: tuple, legs: tuple):
+    """Paint a person (torso colour ``top``, upper legs ``legs``, RGB) of height h with the hips at
+    (x, y); returns BlazePose (33, 2) keypoints, (33,) scores and the box."""
+    kp = np.full((33, 2), np.nan)
+    sc = np.zeros(33)
+    kp[11], kp[12] = (x - 0.12 * h, y - 0.3 * h), (x + 0.12 * h, y - 0.3 * h)  # shoulders
+    kp[23], kp[24] = (x - 0.08 * h, y), (x + 0.08 * h, y)  # hips
+    kp[25], kp[26] = (x - 0.09 * h, y + 0.25 * h), (x + 0.09 * h, y + 0.25 * h)  # knees
+    sc[[11, 12, 23, 24, 25, 26]] = 0.9
+    image[int(y - 0.32 * h):int(y + 0.02 * h), int(x - 0.14 * h):int(x + 0.14 * h)] = top
+    image[int(y):int(y + 0.27 * h), int(x - 0.11 * h):int(x + 0.11 * h)] = legs
+    box = np.array([x - 0.2 * h, y - 0.5 * h, x + 0.2 * h, y + 0.5 * h])
+    return kp, sc, box
+
+
+def test_appearance_descriptor_tells_colours_apart():
+    from sportlens.pose.tracking import _as_appearance, appearance_similarity
+
+    img = np.full((480, 640, 3), 90, np.uint8)
+    red = painted_person(img, 150, 240, 300, (200, 30, 30), (20, 20, 20))  # red shirt, dark shorts
+    small_red = painted_person(img, 400, 200, 150, (210, 40, 35), (25, 25, 25))  # the same colours, smaller
+    white = painted_person(img, 550, 240, 300, (240, 240, 240), (40, 60, 160))  # white shirt, blue trousers
+    d = {k: mpp.appearance_descriptor(img, *v) for k, v in [("red", red), ("small", small_red), ("white", white)]}
+    n = int(np.prod(mpp.APPEARANCE_BINS))
+    for v in d.values():
+        assert v.shape == (mpp.APPEARANCE_DIM,) and np.allclose([v[:n].sum(), v[n:].sum()], 1.0)
+    a = {k: _as_appearance(v) for k, v in d.items()}
+    assert appearance_similarity(a["red"], a["small"]) > 0.9
+    assert appearance_similarity(a["red"], a["white"]) < 0.3
+
+
+def test_appearance_descriptor_fallbacks():
+    img = np.full((200, 200, 3), 90, np.uint8)
+    kp, sc, box = painted_person(img, 100, 100, 150, (200, 30, 30), (20, 20, 20))
+    n = int(np.prod(mpp.APPEARANCE_BINS))
+    sc_no_knees = sc.copy()
+    sc_no_knees[[25, 26]] = 0.1  # knees unsure: torso only
+    v = mpp.appearance_descriptor(img, kp, sc_no_knees, box)
+    assert np.isclose(v[:n].sum(), 1.0) and v[n:].sum() == 0
+    v = mpp.appearance_descriptor(img, kp, np.zeros(33), box)  # no sure joint: the box centre stands in
+    assert np.isclose(v[:n].sum(), 1.0) and v[n:].sum() == 0
+    outside = mpp.appearance_descriptor(img, kp + 1000, sc, box + 1000)  # nothing inside the picture
+    assert outside.shape == (mpp.APPEARANCE_DIM,) and outside.sum() == 0
+    det = PersonDetection(box=box, score=0.9, keypoints=kp, kp_scores=sc)
+    assert det.appearance is None  # optional: the tracker then uses geometry only

@@ -433,3 +433,117 @@ def test_recently_seen_track_gets_its_person_back_first():
     assert res.raw_tracks == 2 and 30 in owner_of_frame_50(res) and 10 not in owner_of_frame_50(res)
     off = track_people(frames, times, settings=TrackerSettings(join_max_gap=0, cascade=False))
     assert 10 in owner_of_frame_50(off)  # without the cascade the lower cost wins: A
+
+
+# ----------------------------------------------------------------------------- appearance
+
+
+@dataclass
+class AppDet(Det):
+    appearance: np.ndarray | None = None  # (2 * 72,) like PersonDetection.appearance
+
+
+def colours(main: int, rng: np.random.Generator, n: int = 72) -> np.ndarray:
+    """A made-up (2 * n,) descriptor: torso and upper-leg histograms, each mostly in bin ``main``."""
+    out = []
+    for region in range(2):
+        h = rng.uniform(0, 0.002, n)
+        h[(main + 7 * region) % n] += 1.0
+        out.append(h / h.sum())
+    return np.concatenate(out)
+
+
+def scene_app(paths: list[Path], looks: list[int], T: int, seed: int = 0) -> tuple[list[list[AppDet]], np.ndarray]:
+    """Like ``scene``, every person with the colours ``looks[i]`` (None: no appearance)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(T):
+        frame = []
+        for f, look in zip(paths, looks):
+            p = f(k)
+            if p is not None:
+                d = person(*p, rng)
+                frame.append(AppDet(d.box, d.score, d.keypoints, d.kp_scores,
+                                    appearance=None if look is None else colours(look, rng)))
+        frames.append(frame)
+    return frames, np.arange(T) / FPS
+
+
+def test_appearance_similarity():
+    from sportlens.pose.tracking import _as_appearance, appearance_similarity
+
+    rng = np.random.default_rng(0)
+    a, b = _as_appearance(colours(3, rng)), _as_appearance(colours(3, rng))
+    c = _as_appearance(colours(40, rng))
+    assert appearance_similarity(a, b) > 0.9 and appearance_similarity(a, c) < 0.3
+    legs_only = a.copy()
+    legs_only[0] = 0  # torso not seen: only the legs are compared
+    assert appearance_similarity(legs_only, b) > 0.9
+    assert np.isnan(appearance_similarity(a, None)) and _as_appearance(np.zeros(144)) is None
+    assert _as_appearance([np.nan, 1.0]) is None and _as_appearance(None) is None
+
+
+def test_reappearing_far_away_is_joined_by_appearance():
+    """One person (red) vanishes at x ~ 220 and comes back 3.4 box heights away 20 frames later (e.g.
+    after jumping off a box): geometry alone makes two IDs, matching colours one."""
+    far = lambda k: None if k < 60 else (900.0, 300.0, 200.0)  # noqa: E731
+    frames, times = scene_app([walker(100, 3, hidden=range(40, 120)), far], [5, 5], 120)
+    s = TrackerSettings(max_age=10)
+    res = track_people(frames, times, settings=s)
+    assert res.num_tracks == 1 and res.joined == 1
+    for f in frames:
+        for d in f:
+            d.appearance = None
+    assert track_people(frames, times, settings=s).num_tracks == 2  # without appearance: as before
+
+
+def test_someone_else_reappearing_far_away_is_not_joined():
+    far = lambda k: None if k < 60 else (900.0, 300.0, 200.0)  # noqa: E731
+    frames, times = scene_app([walker(100, 3, hidden=range(40, 120)), far], [5, 40], 120)
+    res = track_people(frames, times, settings=TrackerSettings(max_age=10))
+    assert res.num_tracks == 2 and res.joined == 0
+    # too long a gap even for an appearance join
+    late = lambda k: None if k < 40 + 200 else (900.0, 300.0, 200.0)  # noqa: E731
+    frames, times = scene_app([walker(100, 3, hidden=range(40, 400)), late], [5, 5], 300)
+    assert track_people(frames, times, settings=TrackerSettings(max_age=10)).joined == 0
+
+
+def test_appearance_vetoes_a_geometric_join():
+    """A person leaves, another one with clearly other colours appears where the first was going: the
+    geometry alone joins them (one ID for two people), the colours keep them apart."""
+    other = lambda k: None if k < 70 else (100 + 3 * k, 300.0, 200.0)  # noqa: E731
+    first = walker(100, 3, hidden=range(30, 400))
+    s = TrackerSettings(max_age=10)
+    frames, times = scene_app([first, other], [5, 40], 120)
+    assert track_people(frames, times, settings=s).num_tracks == 2
+    frames, times = scene_app([first, other], [None, None], 120)
+    assert track_people(frames, times, settings=s).num_tracks == 1
+
+
+def test_two_people_swapping_sides_while_hidden_get_their_ids_by_appearance():
+    """Red on the left and blue on the right vanish (behind something) and come back far away with sides
+    swapped: each is joined to the fragment of its own colours; the walker in between keeps its own ID."""
+    red_a = lambda k: (200.0, 300.0, 200.0) if k < 30 else None  # noqa: E731
+    blue_a = lambda k: (500.0, 300.0, 200.0) if k < 30 else None  # noqa: E731
+    red_b = lambda k: (1100.0, 300.0, 200.0) if k >= 70 else None  # noqa: E731
+    blue_b = lambda k: (800.0, 300.0, 200.0) if k >= 70 else None  # noqa: E731
+    passer = lambda k: (2000.0 - 15 * k, 700.0, 200.0)  # noqa: E731  (present all along: never joined)
+    frames, times = scene_app([red_a, blue_a, red_b, blue_b, passer], [5, 40, 5, 40, 20], 120)
+    res = track_people(frames, times, settings=TrackerSettings(max_age=10))
+    assert res.num_tracks == 3 and res.joined == 2
+    by_first_x = {}
+    for t in res.tracks:
+        x = centre_x(t)
+        by_first_x[round(float(x[np.isfinite(x)][0]), -2)] = np.nanmax(x[70:]) if np.isfinite(x[70:]).any() else None
+    assert abs(by_first_x[200.0] - 1100) < 20 and abs(by_first_x[500.0] - 800) < 20
+
+
+def test_alike_colours_far_away_stay_separate():
+    """Two people dressed alike vanish and two come back far away: appearance cannot tell who is who."""
+    a = lambda k: (200.0, 300.0, 200.0) if k < 30 else None  # noqa: E731
+    b = lambda k: (500.0, 300.0, 200.0) if k < 30 else None  # noqa: E731
+    c = lambda k: (1100.0, 300.0, 200.0) if k >= 70 else None  # noqa: E731
+    d = lambda k: (800.0, 300.0, 200.0) if k >= 70 else None  # noqa: E731
+    frames, times = scene_app([a, b, c, d], [5, 5, 5, 5], 120)
+    res = track_people(frames, times, settings=TrackerSettings(max_age=10))
+    assert res.num_tracks == 4 and res.joined == 0

@@ -70,6 +70,14 @@ class TrackerSettings:
     join_max_distance: float = 1.0  # box heights between the expected and the found position, at most
     join_max_scale: float = 1.5  # larger / smaller box height, at most
     join_margin: float = 0.5  # a join is safe when its cost is below this x the cost of any rival pairing
+    # Appearance (colour histograms of torso and upper legs, PersonDetection.appearance; similarity =
+    # Bhattacharyya coefficient in [0, 1]); ignored when detections carry no appearance.
+    appearance_veto: float = 0.3  # fragments less similar than this are never joined (clearly another person)
+    # A join beyond join_max_gap / join_max_distance (up to the two below) needs this similarity ...
+    appearance_join_sim: float = 0.8
+    appearance_join_margin: float = 0.15  # ... and this much more than every rival pairing of either fragment
+    appearance_join_max_gap: int = 150  # frames, at most, for an appearance join
+    appearance_join_max_distance: float = 5.0  # box heights, at most, for an appearance join
 
 
 @dataclass(frozen=True)

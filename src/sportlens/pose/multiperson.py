@@ -117,6 +117,8 @@ class PersonDetection:
     keypoints: (33, 2) float pixels of the image given, NaN where missing.
     kp_scores: (33,) float in [0, 1] (landmark visibility), 0 where missing.
     track_id: stable id of the tracked person within one sequence (until ``reset()``).
+    appearance: colour descriptor of the torso and upper legs (``appearance_descriptor``), set by
+        ``estimate_people_video``; None when not computed (the tracker then uses geometry only).
     """
 
     box: np.ndarray  # (4,)
@@ -125,6 +127,79 @@ class PersonDetection:
     kp_scores: np.ndarray  # (33,)
     skeleton: str = "blazepose33"
     track_id: int = -1
+    appearance: np.ndarray | None = None  # (APPEARANCE_DIM,) colour descriptor (appearance_descriptor)
+
+
+# Appearance (re-identification without a learned model): HSV colour histograms of the torso
+# (shoulders..hips) and of the upper legs (hips..knees), each L1-normalised, concatenated.
+APPEARANCE_BINS = (8, 3, 3)  # hue x saturation x value bins per region (value tells white from black)
+APPEARANCE_REGIONS = 2  # torso, upper legs
+APPEARANCE_DIM = APPEARANCE_REGIONS * int(np.prod(APPEARANCE_BINS))
+_TORSO = (11, 12, 23, 24)  # BlazePose shoulders and hips
+_THIGHS = (23, 24, 25, 26)  # hips and knees
+
+
+def _region_hist(hsv: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray | None:
+    """L1-normalised HSV histogram of the pixels in [x0, x1) x [y0, y1), None if under 16 pixels."""
+    H, W = hsv.shape[:2]
+    a, b = int(np.clip(np.floor(x0), 0, W)), int(np.clip(np.ceil(x1), 0, W))
+    c, d = int(np.clip(np.floor(y0), 0, H)), int(np.clip(np.ceil(y1), 0, H))
+    if (b - a) * (d - c) < 16:
+        return None
+    patch = np.ascontiguousarray(hsv[c:d, a:b])
+    hist = cv2.calcHist([patch], [0, 1, 2], None, list(APPEARANCE_BINS), [0, 180, 0, 256, 0, 256])
+    hist = hist.reshape(-1).astype(np.float64)
+    return hist / max(hist.sum(), 1e-9)
+
+
+def appearance_descriptor(image_rgb: np.ndarray, keypoints: np.ndarray, kp_scores: np.ndarray,
+                          box: np.ndarray, min_score: float = 0.5) -> np.ndarray:
+    """(APPEARANCE_DIM,) colour descriptor of one person: per region (torso, upper legs) an HSV
+    histogram (``APPEARANCE_BINS``) L1-normalised to sum 1, zeros where the region is not seen.
+
+    The torso is the box of the shoulders and hips, the upper legs the box of the hips and knees,
+    each shrunk to its central part (x 60 %, y 80 %) so that background and arms weigh less; a
+    region needs all four of its joints scored >= ``min_score`` and inside the image. When neither
+    region can be placed (a person cut by the frame border, joints unsure), the central part of
+    ``box`` (x 25-75 %, y 20-60 %, about the torso) stands in for the torso. Cheap (two small
+    histograms per person); compare with ``sportlens.pose.tracking.appearance_similarity``.
+    """
+    H, W = image_rgb.shape[:2]
+    n = int(np.prod(APPEARANCE_BINS))
+    out = np.zeros(APPEARANCE_REGIONS * n)
+    kp = np.asarray(keypoints, dtype=np.float64)
+    ks = np.nan_to_num(np.asarray(kp_scores, dtype=np.float64), nan=0.0)
+    rects = []
+    for joints in (_TORSO, _THIGHS):
+        p = kp[list(joints)]
+        ok = (ks[list(joints)] >= min_score).all() and np.isfinite(p).all() \
+            and (p[:, 0] >= 0).all() and (p[:, 0] < W).all() and (p[:, 1] >= 0).all() and (p[:, 1] < H).all()
+        if not ok:
+            rects.append(None)
+            continue
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        c, half = (lo + hi) / 2, (hi - lo) / 2 * np.array([0.6, 0.8])
+        half = np.maximum(half, 2.0)
+        rects.append((c[0] - half[0], c[1] - half[1], c[0] + half[0], c[1] + half[1]))
+    b = np.asarray(box, dtype=np.float64)
+    if all(r is None for r in rects) and b.shape == (4,) and np.isfinite(b).all():
+        w, h = b[2] - b[0], b[3] - b[1]
+        rects[0] = (b[0] + 0.25 * w, b[1] + 0.2 * h, b[0] + 0.75 * w, b[1] + 0.6 * h)
+    if all(r is None for r in rects):
+        return out
+    xs = [v for r in rects if r is not None for v in (r[0], r[2])]
+    ys = [v for r in rects if r is not None for v in (r[1], r[3])]
+    x0, x1 = int(np.clip(np.floor(min(xs)), 0, W)), int(np.clip(np.ceil(max(xs)), 0, W))
+    y0, y1 = int(np.clip(np.floor(min(ys)), 0, H)), int(np.clip(np.ceil(max(ys)), 0, H))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    hsv = cv2.cvtColor(np.ascontiguousarray(image_rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2HSV)  # only the crop
+    for i, r in enumerate(rects):
+        if r is not None:
+            hist = _region_hist(hsv, r[0] - x0, r[1] - y0, r[2] - x0, r[3] - y0)
+            if hist is not None:
+                out[i * n:(i + 1) * n] = hist
+    return out
 
 
 class BoxDetector(Protocol):
@@ -599,6 +674,7 @@ def estimate_people_video(path: str | Path, settings: MultiPoseSettings = MultiP
                 break
             found = est.estimate_people(frame.image)
             for p in found:
+                p.appearance = appearance_descriptor(frame.image, p.keypoints, p.kp_scores, p.box)
                 p.keypoints = p.keypoints * scale
                 p.box = p.box * np.tile(scale, 2)
             people.append(found)
