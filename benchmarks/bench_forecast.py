@@ -1,14 +1,15 @@
 """Pose forecasting on Penn Action (issue 6): protocols A and B on the official test split.
 
 Run: .venv/bin/python benchmarks/bench_forecast.py [--data ../shared/data/penn_action] [--predictors zero,constvel]
-     [--no-write]
+     [--no-write] [--checkpoint benchmarks/runs/msgcn_penn/msgcn.pt]
 
 Protocols and metric choices: ``sportlens/forecast/protocols.py`` (module docstring). Every predictor is
 scored by the same ``evaluate``. Writes benchmarks/results/bench_forecast.md (and prints the same tables).
 
 Adding a model: put a callable ``observed (N, T_obs, V, 2) pixels, horizon -> (N, horizon, V, 2)`` into
 ``PREDICTORS`` (a learned model wraps its checkpoint in such a function). It gets protocol A's single
-observed pose and protocol B's 10 frames, with NaN for missing joints.
+observed pose and protocol B's 10 frames, with NaN for missing joints. ``--checkpoint PATH`` adds the
+trained ``msgcn`` forecaster (``sportlens.forecast.training.MsgcnForecaster``) as predictor ``msgcn``.
 """
 from __future__ import annotations
 
@@ -74,7 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=default, help="Penn Action root (with labels/)")
     ap.add_argument("--predictors", default=",".join(PREDICTORS), help="comma-separated names of PREDICTORS")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="msgcn checkpoint (sportlens.forecast.training): adds predictor 'msgcn'")
     args = ap.parse_args(argv)
+    if args.checkpoint is not None:
+        from sportlens.forecast.training import MsgcnForecaster
+
+        PREDICTORS["msgcn"] = MsgcnForecaster(args.checkpoint)
+        if "msgcn" not in args.predictors.split(","):
+            args.predictors += ",msgcn"
     if args.data is None:
         ap.error("no --data and no shared/ folder found")
     names = [n for n in args.predictors.split(",") if n]

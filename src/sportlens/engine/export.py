@@ -1,7 +1,7 @@
 """``sportlens export CHECKPOINT --format onnx``: any registered model to ONNX, checked in ONNX Runtime.
 
 The model is rebuilt from the checkpoint (registry + weights), given example inputs that match its
-interface (skeleton models: ``x`` (B, T, V, C); video models: one tensor per name in ``model.inputs``,
+interface (skeleton models and forecasters: ``x`` (B, T, V, C); video models: one tensor per name in ``model.inputs``,
 see ``models/_common.VideoModel``; detectors: ``image`` (B, 3, S, S), exported up to the raw head
 outputs (B, N, 5+K), named ``raw``), exported with a dynamic batch axis, then run in ONNX Runtime on a
 fresh random batch of another size; the export is kept only if every output matches PyTorch (max abs
@@ -23,7 +23,7 @@ import torch.nn as nn
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.errors import InputError
 from sportlens.fsutil import atomic_path
-from sportlens.models._common import DetectorModel, SkeletonModel, VideoModel
+from sportlens.models._common import DetectorModel, ForecastModel, SkeletonModel, VideoModel
 
 OPSET = 17
 
@@ -41,6 +41,8 @@ def example_inputs(model: nn.Module, batch: int = 1, seed: int = 0) -> dict[str,
     if isinstance(model, DetectorModel):  # raw head outputs (B, N, 5+K) are exported; decode/NMS stay outside
         s = model.image_size
         return {"image": torch.rand(batch, 3, s, s, generator=g)}
+    if isinstance(model, ForecastModel):  # normalised observed poses (B, T_obs, V, C) -> (B, horizon, V, 2)
+        return {"x": torch.randn(batch, model.num_frames, model.num_joints, model.in_channels, generator=g)}
     raise InputError(f"cannot export {type(model).__name__}: not a SkeletonModel, VideoModel or DetectorModel")
 
 
@@ -60,7 +62,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, atol: float = 1e-4) 
     model = build_from_checkpoint(load_checkpoint(checkpoint)).eval()
     example = example_inputs(model)
     names = list(example)
-    output = "raw" if isinstance(model, DetectorModel) else "logits"
+    output = "raw" if isinstance(model, DetectorModel) else "poses" if isinstance(model, ForecastModel) else "logits"
     wrapped = PositionalInputs(model, names).eval()
     out = Path(out)
     with atomic_path(out) as tmp, warnings.catch_warnings():

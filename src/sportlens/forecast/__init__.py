@@ -1,4 +1,5 @@
-"""Pose forecasting (issue 6): evaluation protocols and baselines (numpy); learned models come later."""
+"""Pose forecasting (issue 6): evaluation protocols and baselines (numpy), and `training` for the learned
+`msgcn` forecaster (train_msgcn, MsgcnForecaster)."""
 from sportlens.forecast.baselines import constant_velocity, zero_velocity
 from sportlens.forecast.protocols import (
     ForecastWindows,

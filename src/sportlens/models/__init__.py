@@ -44,13 +44,16 @@ Video models (``VideoModel``: keyword inputs ``rgb``/``pose``/``flow``, see ``_c
 ``sportnet`` (seed 000), ``c3d_attn`` (seed 002), ``cnn_lstm`` (seed 003), ``two_stream`` (seed 004),
 ``hicnn_psta`` (seed 001; ``forward_multitask`` adds joint heatmaps). Detector (``DetectorModel``):
 ``yolov5s_cbam`` (seed 002), raw head outputs; decoding, losses and NMS in ``engine/detection.py``.
+Pose forecaster (``ForecastModel``): ``msgcn`` (seed 001 sec III C), normalised observed poses
+(B, T_obs, V, 3) -> (B, horizon, V, 2); training and the benchmark predictor in ``forecast/training.py``.
 """
 from __future__ import annotations
 
 from . import (  # noqa: F401  (registers the models)
-    c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, psta, sportnet, stgcn, tcn, two_stream, yolo,
+    c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, msgcn, psta, sportnet, stgcn, tcn, two_stream, yolo,
 )
-from ._common import DetectorModel, SkeletonModel, VideoModel
+from ._common import DetectorModel, ForecastModel, SkeletonModel, VideoModel
 from .registry import create_model, list_models, register_model
 
-__all__ = ["DetectorModel", "SkeletonModel", "VideoModel", "create_model", "list_models", "register_model"]
+__all__ = ["DetectorModel", "ForecastModel", "SkeletonModel", "VideoModel", "create_model", "list_models",
+           "register_model"]

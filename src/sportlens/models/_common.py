@@ -135,3 +135,30 @@ class DetectorModel(nn.Module):
             raise ValueError(f"need num_classes >= 1 and image_size a multiple of 32; got {num_classes}, "
                              f"{image_size}")
         self.num_classes, self.image_size = int(num_classes), int(image_size)
+
+
+# ---------------------------------------------------------------- pose forecasters (seed 001 sec III C)
+class ForecastModel(nn.Module):
+    """Marker base of the pose forecasters. The contract:
+
+    - ``forward(x)``: ``x`` (B, num_frames, V, in_channels) float, normalised observed poses (for
+      ``msgcn``: x, y and a visibility channel, see ``normalize_observed`` in
+      ``sportlens/forecast/training.py``); returns (B, horizon, V, 2) future poses in the same frame.
+    - attributes ``skeleton``, ``num_joints``, ``num_frames`` (observed), ``horizon``, ``in_channels``.
+    """
+
+    inputs: tuple[str, ...] = ("x",)
+
+    def __init__(self, skeleton: str, num_frames: int, horizon: int, in_channels: int) -> None:
+        super().__init__()
+        if num_frames < 1 or horizon < 1:
+            raise ValueError(f"need num_frames >= 1 and horizon >= 1; got {num_frames}, {horizon}")
+        self.layout: Skeleton = get_skeleton(skeleton)
+        self.skeleton, self.num_joints = skeleton, self.layout.num_joints
+        self.num_frames, self.horizon, self.in_channels = int(num_frames), int(horizon), int(in_channels)
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate a (B, T, V, C) batch; non-finite values become 0."""
+        if x.dim() != 4 or x.shape[2] != self.num_joints or x.shape[3] != self.in_channels:
+            raise ValueError(f"expected (B, T, {self.num_joints}, {self.in_channels}), got {tuple(x.shape)}")
+        return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
