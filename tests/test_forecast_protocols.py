@@ -198,3 +198,27 @@ def test_protocol_b_reproduces_issue_numbers(penn_test):
     assert (pct(c["pck"])[9], pct(c["pck"])[15]) == (59.2, 44.8)
     assert [a["step"] for a in z["angle_error_at_ms"]] == [2, 5, 10, 16]
     assert 0 < z["angle_error_at_ms"][0]["deg"] < z["angle_error_at_ms"][-1]["deg"]
+
+
+@pytest.mark.slow
+def test_eval_forecast_cli_and_bad_input(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    root = shared_path("data/penn_action/labels").parent
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "sportlens", "eval", "forecast", *args], capture_output=True,
+                              text=True, timeout=300)
+
+    done = cli("--protocol", "B", "--data", str(root), "--model", "constvel", "--json")
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout)
+    assert res["protocol"] == "B" and res["n_windows"] == 49653
+    assert round(100 * res["pck"][15], 1) == 44.8 and round(100 * res["pck"][9], 1) == 59.2
+    for args, message in [(["--protocol", "C"], "use A or B"), (["--model", "lstm"], "use zero, constvel"),
+                          (["--checkpoint", str(tmp_path / "none.pt")], "none.pt")]:
+        bad = cli("--data", str(root), *args)
+        text = " ".join(bad.stderr.split())
+        assert bad.returncode != 0 and message in text and "Traceback" not in bad.stderr, bad.stderr

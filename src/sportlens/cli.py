@@ -26,6 +26,7 @@ from rich.text import Text
 from sportlens import __version__
 from sportlens.config import AnalyzeSettings, PeopleSettings
 from sportlens.errors import InputError, SportlensError
+from sportlens.jsonable import to_jsonable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sportlens: quantitative feedback from sports-training video.")
@@ -346,6 +347,40 @@ def train(
         err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
                   f"macro F1 {test['macro_f1']:.4f}  ({metrics['train_seconds']:.0f} s training)")
     typer.echo(f"run: {run_dir.resolve()}")
+
+
+@eval_app.command("forecast")
+def eval_forecast(
+    protocol: str = typer.Option("B", "--protocol", help="A: one observed pose, 16 strided steps (TP-RNN's); "
+                                                        "B: 10 observed frames, the next 16 at the native rate."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Penn Action folder holding labels/. "
+                                                             "Default: shared/data/penn_action."),
+    model: str = typer.Option("", "--model", help="zero (repeat the last pose), constvel, or the model name "
+                                                  "of --checkpoint. Default: zero without a checkpoint."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A trained forecaster (msgcn)."),
+    as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON."),
+) -> None:
+    """Pose forecasting on the Penn Action test split: PCK@0.05 per step, per-joint error, angle errors."""
+    from sportlens.forecast.evaluation import evaluate_on_penn, make_predictor
+    from sportlens.samples import shared_dir
+
+    root = data or (shared_dir() / "data" / "penn_action" if shared_dir() else None)
+    if root is None:
+        err.print("[bold red]error:[/] no --data given and no shared/data/penn_action found", highlight=False)
+        raise typer.Exit(2)
+    predictor = _run(lambda: make_predictor(model or ("" if checkpoint else "zero"), checkpoint))
+    res = _run(lambda: evaluate_on_penn(root, protocol, predictor))
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(res), indent=2))
+        return
+    table = Table(title=f"Protocol {res['protocol']}: {res['n_windows']} windows", show_edge=False)
+    for col in ("step", "PCK@0.05 %", "joint error / ref"):
+        table.add_column(col, justify="right")
+    for k, (p, e) in enumerate(zip(res["pck"], res["mpjpe_ref"]), 1):
+        table.add_row(str(k), f"{100 * p:.1f}", f"{e:.4f}")
+    Console().print(table)
+    for a in res.get("angle_error_at_ms") or []:
+        typer.echo(f"angle error at {a['ms']:.0f} ms (step {a['step']}): {a['deg']:.2f} deg")
 
 
 @eval_app.command("recognition")
