@@ -17,14 +17,8 @@ from sportlens.report.explain_plots import overlay_cam, plot_attention, plot_gra
 from sportlens.report.html import _video_model
 from sportlens.types import VideoPrediction
 
-T, S = 4, 32
-SMALL: dict[str, dict] = {
-    "sportnet": dict(backbone="resnet18", width=8, hidden=32),
-    "c3d_attn": dict(width=8),
-    "cnn_lstm": dict(backbone="resnet18", width=8, hidden=32, attn_dim=16),
-    "two_stream": dict(width=8, flow_stack=2),
-    "hicnn_psta": dict(width=16, heatmap_size=8),
-}
+from _tiny_video import SMALL, S, T
+
 LAYERS = {"sportnet": "backbone.layer4.1", "c3d_attn": "features.6", "cnn_lstm": "backbone.layer4.1",
           "two_stream": "rgb.backbone.layer4.1", "hicnn_psta": "backbone.layers.4"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

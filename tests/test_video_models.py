@@ -17,14 +17,8 @@ from sportlens.models.registry import create_model, list_models
 from sportlens.video.keyframes import frame_differences, select_key_frames
 
 VIDEO_MODELS = ["sportnet", "c3d_attn", "cnn_lstm", "two_stream", "hicnn_psta"]
-T, S = 4, 32  # frames, crop size: small enough for one CPU thread
-SMALL: dict[str, dict] = {
-    "sportnet": dict(backbone="resnet18", width=8, hidden=32),
-    "c3d_attn": dict(width=8),
-    "cnn_lstm": dict(backbone="resnet18", width=8, hidden=32, attn_dim=16),
-    "two_stream": dict(width=8, flow_stack=2),
-    "hicnn_psta": dict(width=16, heatmap_size=8),
-}
+from _tiny_video import SMALL, S, T
+
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
