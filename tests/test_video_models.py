@@ -16,10 +16,9 @@ from sportlens.models.blocks import (CBAM, CBAM3d, ChannelAttention, SpatialAtte
 from sportlens.models.registry import create_model, list_models
 from sportlens.video.keyframes import frame_differences, select_key_frames
 
-VIDEO_MODELS = ["sportnet", "c3d_attn", "cnn_lstm", "two_stream", "hicnn_psta"]
 from _tiny_video import SMALL, S, T
 
-
+VIDEO_MODELS = ["sportnet", "c3d_attn", "cnn_lstm", "two_stream", "hicnn_psta"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
