@@ -67,6 +67,7 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     info = probe(video)
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before minutes of work, not after
+    forecaster = _forecaster(settings) if settings.forecast.enabled else None  # a bad checkpoint fails now
     span = _span(info.duration, settings.start, settings.end)
     progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
     people = None
@@ -97,6 +98,9 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
         progress.stage("video model", None)
         analysis.video_prediction = _predict_video(video, clean, settings, analysis.warnings)
         t = clock.lap("video_model", t)
+    if forecaster is not None:
+        _forecast(analysis, settings, forecaster)
+        t = clock.lap("forecast", t)
     if out_dir is not None:
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
     analysis.timings = clock.timings
@@ -168,6 +172,37 @@ def _predict_video(video: str | Path, clean: PoseTrack, settings: AnalyzeSetting
         _VIDEO_RECOGNIZERS[key] = VideoRecognizer(rs.video_checkpoint, rs.video_model)
     return _VIDEO_RECOGNIZERS[key].predict(video, clean, settings.start, settings.end,
                                            explain_frames=rs.explain_frames)
+
+
+# ---- forecasting + risk flags (issue 6) -------------------------------------------------------------
+_FORECASTERS: dict[tuple[str, str], tuple[object, str | None]] = {}  # (checkpoint, fallback) -> loaded
+
+
+def _forecaster(settings: AnalyzeSettings):
+    """(Forecaster, note or None): the trained model, else the fallback baseline (the note says which)."""
+    from sportlens.forecast.online import load_forecaster
+
+    fs = settings.forecast
+    key = (fs.checkpoint, fs.fallback)
+    if key not in _FORECASTERS:
+        _FORECASTERS[key] = load_forecaster(fs)
+    return _FORECASTERS[key]
+
+
+def _forecast(analysis: Analysis, settings: AnalyzeSettings, loaded) -> None:
+    """Sliding forecasts of the cleaned track and the risk flags of observed + forecast poses."""
+    from sportlens.forecast.online import online_forecast
+    from sportlens.forecast.rules import risk_flags
+
+    if not analysis.clean.detected_frames().any():
+        analysis.warnings.append("Forecast and risk flags skipped: no person was detected.")
+        return
+    forecaster, note = loaded
+    analysis.forecast = online_forecast(analysis.clean, settings.forecast, forecaster)
+    if note:
+        analysis.forecast.notes.append(note)
+    analysis.risk_flags, notes = risk_flags(analysis.clean, analysis.forecast, settings.forecast.rules)
+    analysis.forecast.notes += notes
 
 
 def _detector(checkpoint: str):

@@ -27,6 +27,9 @@ class MultiPoseSettings:
 
     max_people: int = 4  # at most this many people per frame (the best-scored detections first)
     detect_every: int = 5  # run the person detector every N frames (and while nobody is tracked); track between
+    # After a tracked person is lost, detect on every frame for up to this many frames until as many
+    # people are tracked again (0 = only every detect_every frames; see pose.multiperson's doc).
+    redetect_frames: int = 5
     min_detection_score: float = 0.3  # detector score to start tracking a person (0.5 misses close-ups: arm_wrestling.mp4)
     min_landmark_score: float = 0.5  # landmark model's pose flag below which a tracked person is lost
     dedup_iou: float = 0.5  # a detection overlapping a tracked person by more is the same person
@@ -136,6 +139,60 @@ class RecognitionSettings:
     explain_frames: int = 4  # frames shown with Grad-CAM (highest attention, else evenly spaced)
 
 
+# ---- forecasting + risk flags (issue 6): sportlens.forecast.online / rules ---------------------------
+@dataclass(frozen=True)
+class RiskRules:
+    """Thresholds of the risk flags (``sportlens.forecast.rules``; sources in its docstring table).
+
+    Screening cues from 2D video, not diagnoses. ``rules.py`` says how each value is measured.
+    """
+
+    enabled: tuple[str, ...] = ("knee_valgus", "knee_hyperextension", "trunk_flexion", "stiff_landing")
+    # View: shoulder width / trunk length. Face-on >= frontal_min, side-on <= sagittal_max (turning the
+    # body shortens the shoulder line by the cosine of the turn; face-on it is ~0.7-0.8 of the trunk).
+    frontal_min: float = 0.5
+    sagittal_max: float = 0.3
+    knee_valgus_deg: float = 13.0  # frontal-plane projection angle; upper normal limit, Herrington & Munro 2010
+    knee_hyperextension_deg: float = 5.0  # past straight; genu recurvatum > 5 deg, Loudon et al. 1998
+    trunk_flexion_deg: float = 60.0  # from vertical; REBA's top trunk band (> 60 deg), Hignett & McAtamney 2000
+    landing_knee_flexion_deg: float = 20.0  # at initial contact; ACL injuries near extension, Boden 2000/Koga 2010
+    # Beyond these a 2D value is a pose (or forecast) error, or a bent knee seen obliquely, not valgus or
+    # recurvatum (clinical ranges stay well below): such frames are ignored.
+    knee_valgus_max_deg: float = 45.0
+    knee_hyperextension_max_deg: float = 30.0
+    landing_fall_speed: float = 1.5  # leg lengths/s downward ankle speed before a contact (walking stays below)
+    landing_stop_speed: float = 0.3  # leg lengths/s: the ankle has stopped (contact)
+    landing_lookback_s: float = 0.2  # the fall must happen this soon before the stop
+    bend_min_flexion_deg: float = 20.0  # frames bent more than this tell which way a knee flexes
+    min_frames: int = 2  # consecutive frames over a threshold for a flag (one-frame spikes are pose noise)
+    # Forecast flags only where the forecast proved at least as accurate as repeating the last pose (PCK at
+    # the horizon on this same video): a forecast worse than standing still raises noise, not cues.
+    forecast_needs_skill: bool = True
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """``analyze --forecast SECONDS``: sliding pose forecasts and risk flags (``sportlens.forecast``).
+
+    The forecast is in the Penn-13 layout at the model's rate: the cleaned track is resampled to
+    ``model_fps`` (Penn Action's 30 fps, the rate the shipped model and the protocol-B baselines assume),
+    ``observe`` poses up to each origin frame are the input, ``round(horizon_s * model_fps)`` steps come out.
+    """
+
+    enabled: bool = False
+    horizon_s: float = 0.5  # how far ahead (seconds)
+    every: int = 1  # forecast from every k-th frame of the cleaned track
+    # A trained forecaster (msgcn checkpoint); "" = the shipped one when installed, else ``fallback``.
+    checkpoint: str = ""
+    fallback: str = "constvel"  # baseline when no trained model is available: constvel | zero
+    model_fps: float = 30.0  # rate of the model's input and output steps (Penn Action)
+    observe: int = 10  # observed poses per forecast (protocol B)
+    max_gap_s: float = 0.1  # an observed window bridging a gap longer than this is skipped
+    min_joints: int = 6  # of 13: fewer present in the last observed pose and the window is skipped
+    pck_threshold: float = 0.05  # PCK@0.05 of the body box (see forecast/online.py)
+    rules: RiskRules = field(default_factory=RiskRules)
+
+
 @dataclass(frozen=True)
 class AnalyzeSettings:
     start: float | None = None  # seconds
@@ -145,6 +202,7 @@ class AnalyzeSettings:
     output: OutputSettings = field(default_factory=OutputSettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)  # issue 6, off by default
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

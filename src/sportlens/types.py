@@ -211,6 +211,78 @@ class VideoPrediction:
                 "gradcam_layer": self.gradcam_layer, "images": sorted(self.figures)}
 
 
+# ---- forecasting and risk flags (issue 6): built by sportlens.forecast.online / rules -----------------
+RISK_DISCLAIMER = ("Risk flags are screening cues from 2D video, not diagnoses: angles measured in the picture "
+                   "plane depend on the camera view and on pose-estimation errors. Use them to decide what to look "
+                   "at again, with a qualified professional where it matters.")
+
+
+@dataclass
+class Forecast:
+    """Sliding pose forecasts over one track: from each origin frame, the pose ``horizon_s`` ahead.
+
+    Poses are in the ``skeleton`` layout (the model's, Penn-13) in image pixels, NaN where missing.
+    origin_index: (N,) index into the cleaned track of the last observed frame of each forecast.
+    origin_times, target_times: (N,) seconds; target = origin + steps * step_s.
+    poses: (N, V, 2) forecast at the horizon; actual: (N, V, 2) the track at the target time (NaN
+        where the future is not known: past the end of the track, in a gap, joint missing).
+    angles, actual_angles: joint angles of ``poses`` / ``actual`` at ``target_times``.
+    metrics: measured error on this video (keys documented in forecast/online.py); skipped: reason ->
+        number of origin frames that gave no forecast.
+    """
+
+    model: str
+    skeleton: str
+    horizon_s: float  # effective horizon: steps * step_s
+    steps: int
+    step_s: float
+    origin_index: np.ndarray  # (N,)
+    origin_times: np.ndarray  # (N,)
+    target_times: np.ndarray  # (N,)
+    poses: np.ndarray  # (N, V, 2)
+    actual: np.ndarray  # (N, V, 2)
+    angles: AngleTable
+    actual_angles: AngleTable
+    metrics: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    every: int = 1  # forecasts were made every this many frames
+
+    def at_frame(self, t_index: int) -> int | None:
+        """Row of the latest forecast made at or before frame ``t_index`` of the track (None: none yet)."""
+        k = int(np.searchsorted(self.origin_index, t_index, side="right")) - 1
+        return k if k >= 0 else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"model": self.model, "skeleton": self.skeleton, "horizon_s": round(self.horizon_s, 4),
+                "steps": self.steps, "step_s": round(self.step_s, 5), "every": self.every,
+                "forecasts": int(len(self.origin_times)),
+                "skipped": dict(self.skipped), "metrics": self.metrics, "notes": list(self.notes)}
+
+
+@dataclass
+class RiskFlag:
+    """One risk cue: a rule's value crossed its threshold (an episode, reported at its worst frame)."""
+
+    rule: str  # a rule name of sportlens.forecast.rules
+    joint: str  # e.g. "left_knee", "trunk"
+    time: float  # seconds, the worst frame of the episode (for a forecast: the predicted time)
+    start: float
+    end: float
+    value: float  # the rule's measure at ``time`` (unit below)
+    threshold: float
+    basis: str  # "observed" or "forecast"
+    source: str  # citation of the rule's threshold
+    unit: str = "deg"
+    predicted_at: float | None = None  # forecast flags: when the forecast was made
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "joint": self.joint, "time": round(self.time, 3), "start": round(self.start, 3),
+                "end": round(self.end, 3), "value": round(float(self.value), 2), "threshold": self.threshold,
+                "unit": self.unit, "basis": self.basis, "source": self.source,
+                "predicted_at": None if self.predicted_at is None else round(self.predicted_at, 3)}
+
+
 @dataclass
 class Analysis:
     """Everything one ``analyze`` run produced. ``summary()`` is what goes to summary.json."""
@@ -230,6 +302,8 @@ class Analysis:
     # Several people (analyze --person other than "single"): who was tracked, who was chosen and why,
     # per-person measures (and, for --person all, each person's key metrics). See pose/people.py.
     people: dict[str, Any] | None = None
+    forecast: Forecast | None = None  # analyze --forecast: sliding forecasts and their measured error
+    risk_flags: list[RiskFlag] | None = None  # analyze --forecast: rule hits (None: rules did not run)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -240,6 +314,9 @@ class Analysis:
                         if self.actions is not None else None),
             "video_prediction": self.video_prediction.to_dict() if self.video_prediction is not None else None,
             "people": self.people,
+            "forecast": self.forecast.summary() if self.forecast is not None else None,
+            "risk_flags": ({"note": RISK_DISCLAIMER, "flags": [f.to_dict() for f in self.risk_flags]}
+                           if self.risk_flags is not None else None),
             "warnings": list(self.warnings),
             "files": {k: str(Path(v).name) for k, v in self.files.items()},
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

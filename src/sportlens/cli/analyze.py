@@ -52,6 +52,11 @@ def analyze(
     detector: Optional[Path] = typer.Option(
         None, "--detector", help="A person detector trained with `sportlens train-detector` (best.pt) instead "
                                  "of the bundled one; needs --person other than single."),
+    forecast: Optional[float] = typer.Option(
+        None, "--forecast", min=0.01, max=5.0, metavar="SECONDS",
+        help="Forecast the pose SECONDS ahead from every frame (e.g. 0.5): a ghost skeleton in the overlay, "
+             "forecast vs actual angles with the error measured on this video, and risk flags (screening "
+             "cues, not diagnoses) in the report and summary.json."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
 ) -> None:
     """Pose, joint angles, the movement's name and a report from one video.
@@ -63,7 +68,7 @@ def analyze(
 
     settings = _run(lambda: _settings(start, end, filter, cutoff, no_video, workers, checkpoint=checkpoint,
                                       model=model, no_recognition=no_recognition, person=person,
-                                      detector=detector))
+                                      detector=detector, forecast=forecast))
     out = out or Path("sportlens-out") / video.stem
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
@@ -78,7 +83,7 @@ def analyze(
 
 def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, checkpoint: Path | None = None,
               model: str | None = None, no_recognition: bool = False, person: str = "single",
-              detector: Path | None = None) -> AnalyzeSettings:
+              detector: Path | None = None, forecast: float | None = None) -> AnalyzeSettings:
     s = AnalyzeSettings(start=start, end=end)
     people = _people_settings(s.people, person, detector)
     cleaning = replace(s.cleaning, filter=filter.value, **({"cutoff_hz": cutoff} if cutoff else {}))
@@ -88,8 +93,9 @@ def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, chec
         from sportlens.recognize.video_model import resolve_recognition
 
         recognition = resolve_recognition(recognition, checkpoint, model or "")
+    fc = replace(s.forecast, enabled=True, horizon_s=forecast) if forecast else s.forecast  # --forecast
     return replace(s, cleaning=cleaning, pose=pose, output=replace(s.output, video=not no_video),
-                   recognition=recognition, people=people)
+                   recognition=recognition, people=people, forecast=fc)
 
 
 def _people_settings(s: PeopleSettings, person: str, detector: Path | None) -> PeopleSettings:
@@ -164,6 +170,22 @@ def _print_summary(analysis, out: Path) -> None:
             alt = ", ".join(f"{n} {p:.0%}" for n, p in seg.top3)
             err.print(f"  {seg.start:6.2f}-{seg.end:6.2f} s  {seg.label:<16} {seg.confidence:4.0%}   (top 3: {alt})",
                       highlight=False)
+    _print_forecast(analysis)
     for w in analysis.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+def _print_forecast(analysis) -> None:
+    """--forecast: the measured error on this video and the risk flags (screening cues)."""
+    fc = analysis.forecast
+    if fc is None:
+        return
+    m = fc.metrics
+    scored = (f"PCK@{m['pck_threshold']:.2f} {m['pck']:.1%} on {m['evaluated']} forecasts (zero velocity "
+              f"{m['zero_velocity_pck']:.1%}), mean joint error {m['mean_error_px']:.1f} px"
+              if m["counted_joints"] else "no forecast could be compared with what happened")
+    err.print(f"[bold]Forecast[/] {fc.horizon_s:.2f} s ahead ({fc.model}): {scored}", highlight=False)
+    for f in analysis.risk_flags or []:
+        err.print(f"  [yellow]flag[/] {f.time:6.2f} s  {f.rule:<20} {f.joint:<11} {f.value:6.1f} {f.unit} "
+                  f"(threshold {f.threshold:g}, {f.basis})", highlight=False)

@@ -421,6 +421,53 @@ def default_label_angles(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(n for n in names if n.endswith("_flexion") or n == "trunk_lean")
 
 
+# ---- forecast ghost (issue 6) -------------------------------------------------------------------------
+GHOST_COLOR = (255, 255, 255)  # white: reads as "not measured" beside the coloured, measured skeleton
+GHOST_ALPHA = 0.5
+
+
+def draw_ghost(frame: np.ndarray, keypoints: np.ndarray, skeleton_name: str, *, label: str = "",
+               scale: float | Sequence[float] = 1.0, alpha: float = GHOST_ALPHA,
+               color: tuple[int, int, int] = GHOST_COLOR) -> np.ndarray:
+    """A semi-transparent one-colour skeleton (a forecast pose (V, 2) px, NaN missing) with ``label``
+    above its top joint; blended only inside its bounding box, so a frame costs little."""
+    frame = _drawable(frame)
+    skel = get_skeleton(skeleton_name)
+    pts, ok = _points(keypoints, None, 0.0, scale)
+    if len(pts) != skel.num_joints or ok.sum() < 2:
+        return frame
+    H, W = frame.shape[:2]
+    th = line_thickness(frame)
+    pad = 4 * th + 30  # room for joints and the label
+    x0, y0 = np.clip(np.floor(pts[ok].min(0)).astype(int) - pad, 0, [W, H])
+    x1, y1 = np.clip(np.ceil(pts[ok].max(0)).astype(int) + pad, 0, [W, H])
+    if x1 <= x0 or y1 <= y0:
+        return frame
+    roi = frame[y0:y1, x0:x1]
+    layer = roi.copy()
+    p = np.round(pts - [x0, y0]).astype(np.int64)
+    for i, j in skel.edge_index:
+        if ok[i] and ok[j]:
+            cv2.line(layer, (int(p[i, 0]), int(p[i, 1])), (int(p[j, 0]), int(p[j, 1])), color, th, cv2.LINE_AA)
+    for v in np.flatnonzero(ok):
+        cv2.circle(layer, (int(p[v, 0]), int(p[v, 1])), max(2, th), color, -1, cv2.LINE_AA)
+    cv2.addWeighted(layer, alpha, roi, 1.0 - alpha, 0.0, dst=roi)
+    if label:
+        top = int(np.argmin(np.where(ok, pts[:, 1], np.inf)))
+        put_text(frame, label, (int(pts[top, 0]) + 2 * th, int(pts[top, 1]) - 2 * th),
+                 font_scale=_font_scale(frame) * 0.8, color=color)
+    return frame
+
+
+def _ghost(frame: np.ndarray, t_index: int, analysis: "Analysis", scale: tuple[float, float]) -> None:
+    """The forecast made at this frame (or the latest within its stride), at its horizon."""
+    fc = getattr(analysis, "forecast", None)
+    k = fc.at_frame(t_index) if fc is not None else None
+    if k is None or t_index - int(fc.origin_index[k]) >= max(1, fc.every):
+        return
+    draw_ghost(frame, fc.poses[k], fc.skeleton, label=f"+{fc.horizon_s:.1f}s", scale=scale)
+
+
 def render_overlay_frame(
     frame: np.ndarray,
     t_index: int,
@@ -453,6 +500,7 @@ def render_overlay_frame(
         strip = {n: table.values[:, names.index(n)] for n in strip_angles if n in names}
         if strip and any(np.isfinite(v).any() for v in strip.values()):
             draw_angle_strip(frame, table.times, strip, float(table.times[row]), window_s)
+    _ghost(frame, t_index, analysis, scale)  # under the measured skeleton: the measurement stays on top
     draw_skeleton(frame, kp, track.scores[t_index], track.skeleton, min_score=min_score, scale=scale)
     if row is not None and names:
         labels = default_label_angles(names) if label_angles is None else tuple(label_angles)

@@ -31,9 +31,10 @@ from sportlens.report.plots import (
     plot_angle_curves,
     plot_com_trajectory,
     plot_detection_timeline,
+    plot_forecast_angles,
     plot_rom_bars,
 )
-from sportlens.types import Analysis
+from sportlens.types import RISK_DISCLAIMER, Analysis
 
 NO_PERSON_MESSAGE = "No person was detected in this video"
 DASH = "–"
@@ -366,6 +367,65 @@ def _people(analysis: Analysis) -> str:
             "<code>--person all</code>.</p></section>")
 
 
+# ---- forecast and risk flags (issue 6) ----------------------------------------------------------------
+_RULE_TEXT = {"knee_valgus": "knee valgus (frontal-plane projection angle, face-on)",
+              "knee_hyperextension": "knee hyperextension (hip-knee-ankle angle, side-on; 180 = straight)",
+              "trunk_flexion": "trunk flexion (trunk from vertical, side-on)",
+              "stiff_landing": "landing with the knee near full extension (knee flexion at contact)"}
+
+
+def _pct(v: Any) -> str:
+    return f"{_f(v):.0%}" if math.isfinite(_f(v)) else DASH
+
+
+def _forecast(analysis: Analysis) -> str:
+    """Forecast vs actual angles and the error measured on this video (``analyze --forecast``)."""
+    fc = getattr(analysis, "forecast", None)
+    if fc is None:
+        return ""
+    m = fc.metrics
+    skipped = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in fc.skipped.items() if n) or "none"
+    notes = "".join(f'<p class="hint">{esc(n)}</p>' for n in fc.notes)
+    cards = "".join([
+        _card(f"PCK@{_f(m.get('pck_threshold')):.2f} at +{fc.horizon_s:.2f} s", _pct(m.get("pck")),
+              f"zero velocity {_pct(m.get('zero_velocity_pck'))}"),
+        _card("Mean joint error", fmt_num(m.get("mean_error_px"), 1, " px"),
+              f"{_pct(m.get('mean_error_ref'))} of body size"),
+        _card("Forecasts scored", esc(m.get("evaluated", 0)),
+              f"of {len(fc.origin_times)}; {esc(m.get('future_unknown', 0))} without a known future")])
+    return ('<section class="figure"><h2>Forecast: where the movement is heading</h2>'
+            f'<p class="hint">From every frame, {esc(fc.model)} forecast the pose {fc.horizon_s:.2f} s ahead from '
+            'the poses seen up to that frame; the overlay video shows it as a white ghost skeleton. '
+            'Measured against what the athlete then did on this video: PCK = share of joints forecast within 5 % '
+            'of the body size (the box around the joints), compared with simply repeating the last pose '
+            f'(zero velocity). Frames without a forecast: {esc(skipped)}.</p>{notes}'
+            f'<div class="cards">{cards}</div>'
+            f'{_img(_png_data_uri(plot_forecast_angles(fc)), "forecast vs actual angles")}'
+            '<p class="hint">Solid: the angle measured; dotted: the angle forecast for that moment '
+            f'{fc.horizon_s:.2f} s earlier.</p></section>')
+
+
+def _risk_flags(analysis: Analysis) -> str:
+    """The risk-flag table with its disclaimer (``analyze --forecast``)."""
+    flags = getattr(analysis, "risk_flags", None)
+    if flags is None:
+        return ""
+    rows = []
+    for f in flags:
+        when = f"{f.time:.2f} s" + (f" (forecast at {f.predicted_at:.2f} s)" if f.predicted_at is not None else "")
+        rows.append(f"<tr><td>{esc(when)}</td><td>{esc(_RULE_TEXT.get(f.rule, f.rule))}</td>"
+                    f"<td>{esc(f.joint.replace('_', ' '))}</td><td>{f.value:.1f}°</td><td>{f.threshold:g}°</td>"
+                    f"<td>{esc(f.basis)}</td><td class=\"hint\">{esc(f.source)}</td></tr>")
+    table = ('<table class="rom"><thead><tr><th>time</th><th>cue</th><th>joint</th><th>value</th><th>threshold</th>'
+             f'<th>from</th><th>threshold source</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+             if rows else "<p>No rule reached its threshold, in the observed poses or in the forecast.</p>")
+    fc = getattr(analysis, "forecast", None)
+    withheld = "".join(f"<p>{esc(n)}</p>" for n in (fc.notes if fc is not None else []) if "withheld" in n)
+    return (f'<section><h2>Risk flags</h2><p><b>{esc(RISK_DISCLAIMER)}</b></p>{withheld}{table}'
+            '<p class="hint">"forecast" rows are positions the forecast expects, not ones seen. Thresholds and '
+            "rules: sportlens.forecast.rules (configurable).</p></section>")
+
+
 def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
     sub_html = f'<div class="sub">{sub}</div>' if sub else ""
     return f'<div class="card {cls}"><div class="label">{esc(title)}</div><div class="value">{value}</div>{sub_html}</div>'
@@ -614,8 +674,8 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
         stats = angle_stats(analysis)
         sym = pair_symmetry(analysis, stats)
         plots = _plots(analysis, stats, min_score if math.isfinite(min_score) else 0.0)
-        body += [_key_numbers(stats, sym), plots, _rom_tables(stats, sym),
-                 _key_frames(analysis, _resolve(key_frames), draw_key_frames)]
+        body += [_key_numbers(stats, sym), plots, _forecast(analysis), _risk_flags(analysis),
+                 _rom_tables(stats, sym), _key_frames(analysis, _resolve(key_frames), draw_key_frames)]
     body += [_how_to_read(analysis), _technical(analysis)]
     body.append(f'<footer>Generated by sportlens {esc(__version__)}. Measurements from video are estimates: '
                 "use them to compare sessions and sides, alongside your own eye.</footer>")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sportlens.types import AngleTable, PoseTrack
+from sportlens.types import AngleTable, Forecast, PoseTrack
 
 # Okabe-Ito, as hex for matplotlib (same palette as draw.py).
 LEFT = "#E69F00"
@@ -293,4 +293,62 @@ def plot_com_trajectory(com: np.ndarray | None, times: np.ndarray, *, width: int
     ax2.tick_params(labelsize=7)
     ax2.legend(fontsize=8, frameon=False)
     _style(ax2)
+    return _png(fig)
+
+
+# ---- forecast vs actual (issue 6) ----------------------------------------------------------------------
+FORECAST_GROUPS: tuple[tuple[str, str], ...] = (("Knee flexion", "knee_flexion"), ("Hip flexion", "hip_flexion"),
+                                                ("Elbow flexion", "elbow_flexion"),
+                                                ("Shoulder flexion", "shoulder_flexion"))
+
+
+def _break_gaps(times: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(times with NaN inserted where consecutive times are over 1.5 steps apart, index map) so that a
+    line is not drawn across frames without a forecast."""
+    cut = np.flatnonzero(np.diff(times) > 1.5 * step) + 1
+    idx = np.insert(np.arange(len(times)).astype(float), cut, np.nan)
+    return np.insert(times, cut, np.nan), idx
+
+
+def plot_forecast_angles(forecast: Forecast, *, ncols: int = 2) -> bytes:
+    """Per joint, the actual angle (solid) and the angle forecast ``horizon_s`` earlier for that time
+    (dotted), left and right; each subplot titled with the mean |forecast - actual| of both sides."""
+    times = np.asarray(forecast.target_times, dtype=np.float64)
+    fa, aa = forecast.angles, forecast.actual_angles
+    groups = [(t, [f"{s}_{b}" for s in ("left", "right") if f"{s}_{b}" in fa.names]) for t, b in FORECAST_GROUPS]
+    groups = [(t, ms) for t, ms in groups if any(_finite(aa.column(m)) for m in ms)]
+    if times.size == 0 or not groups:
+        return empty_figure("No forecast could be compared with what happened (too short a track, or the "
+                            "future of every forecast is unknown).")
+    nrows = int(np.ceil(len(groups) / ncols))
+    fig = Figure(figsize=(5.2 * ncols, 2.5 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+    errors = forecast.metrics.get("angle_error_deg", {})
+    x, idx = _break_gaps(times, forecast.step_s * max(1, forecast.every))
+    ok = np.isfinite(idx)
+
+    def at(y: np.ndarray) -> np.ndarray:  # values on the gap-broken time axis
+        out = np.full(len(idx), np.nan)
+        out[ok] = y[idx[ok].astype(int)]
+        return out
+
+    for k, (title, members) in enumerate(groups):
+        ax = axes[k // ncols][k % ncols]
+        for m in members:
+            color, _ = _color_style(m)
+            side = m.split("_", 1)[0]
+            ax.plot(x, at(aa.column(m)), color=color, linewidth=1.8, label=f"{side} actual")
+            ax.plot(x, at(fa.column(m)), color=color, linewidth=1.6, linestyle=":", label=f"{side} forecast")
+        err = [errors[m] for m in members if m in errors]
+        ax.set_title(f"{title}: error {np.mean(err):.1f} deg" if err else title, fontsize=10, loc="left",
+                     fontweight="bold")
+        _style(ax)
+        ax.set_ylabel("degrees", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, loc="best", frameon=False, ncol=2)
+        ax.set_xlim(float(times.min()), float(times.max()) if times.max() > times.min() else float(times.min()) + 1)
+    for k in range(len(groups), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time the forecast is for (s)", fontsize=8)
     return _png(fig)
