@@ -68,6 +68,7 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before minutes of work, not after
     forecaster = _forecaster(settings) if settings.forecast.enabled else None  # a bad checkpoint fails now
+    reference = _reference(settings)  # an unknown reference or quality model fails now too
     span = _span(info.duration, settings.start, settings.end)
     progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
     people = None
@@ -101,6 +102,9 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     if forecaster is not None:
         _forecast(analysis, settings, forecaster)
         t = clock.lap("forecast", t)
+    if settings.assess.enabled and clean.detected_frames().any():
+        _assess(analysis, settings, reference)
+        t = clock.lap("assessment", t)
     if out_dir is not None:
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
     analysis.timings = clock.timings
@@ -176,6 +180,28 @@ def _predict_video(video: str | Path, clean: PoseTrack, settings: AnalyzeSetting
 
 # ---- forecasting + risk flags (issue 6) -------------------------------------------------------------
 _FORECASTERS: dict[tuple[str, str], tuple[object, str | None]] = {}  # (checkpoint, fallback) -> loaded
+
+
+def _reference(settings: AnalyzeSettings):
+    """The reference to compare with (``--reference``), loaded before any pose work; checks the quality model."""
+    a = settings.assess
+    if a.quality_model and not Path(a.quality_model).is_file():
+        raise InputError(f"--quality-model {a.quality_model}: no such file (train one with `sportlens train-quality`)")
+    if not (a.enabled and a.reference):
+        return None
+    from sportlens.assess.reference import load_reference
+
+    return load_reference(a.reference, a.library or None)
+
+
+def _assess(analysis: Analysis, settings: AnalyzeSettings, reference) -> None:
+    """Reps, phases, reference comparison, quality model and feedback (``assess.pipeline``)."""
+    from sportlens.assess.pipeline import assess_performance
+
+    result = assess_performance(analysis.clean, analysis.angles, analysis.actions, reference=reference,
+                                quality_model=settings.assess.quality_model)
+    analysis.assessment = result.to_dict()
+    analysis.warnings.extend(result.notes)
 
 
 def _forecaster(settings: AnalyzeSettings):

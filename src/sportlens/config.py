@@ -29,7 +29,7 @@ class MultiPoseSettings:
     detect_every: int = 5  # run the person detector every N frames (and while nobody is tracked); track between
     # After a tracked person is lost, detect on every frame for up to this many frames until as many
     # people are tracked again (0 = only every detect_every frames; see pose.multiperson's doc).
-    redetect_frames: int = 5
+    redetect_frames: int = 15
     min_detection_score: float = 0.3  # detector score to start tracking a person (0.5 misses close-ups: arm_wrestling.mp4)
     min_landmark_score: float = 0.5  # landmark model's pose flag below which a tracked person is lost
     dedup_iou: float = 0.5  # a detection overlapping a tracked person by more is the same person
@@ -194,6 +194,17 @@ class ForecastSettings:
 
 
 @dataclass(frozen=True)
+class AssessSettings:
+    """How well it was performed (``sportlens.assess.pipeline``): reps, phases and feedback always run;
+    a reference comparison and a learned quality model when named."""
+
+    enabled: bool = True
+    reference: str = ""  # a reference library name or folder (``sportlens reference add``); "" = none
+    library: str = ""  # the reference library folder; "" = $SPORTLENS_HOME/references or the default
+    quality_model: str = ""  # a quality model from ``sportlens train-quality``; "" = none
+
+
+@dataclass(frozen=True)
 class AnalyzeSettings:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
@@ -203,6 +214,7 @@ class AnalyzeSettings:
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)  # issue 6, off by default
+    assess: AssessSettings = field(default_factory=AssessSettings)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

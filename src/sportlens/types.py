@@ -304,6 +304,9 @@ class Analysis:
     people: dict[str, Any] | None = None
     forecast: Forecast | None = None  # analyze --forecast: sliding forecasts and their measured error
     risk_flags: list[RiskFlag] | None = None  # analyze --forecast: rule hits (None: rules did not run)
+    # How well it was performed: reps, events, reference comparison, quality, feedback sentences
+    # (``sportlens.assess.pipeline.Assessment.to_dict``; None when assessment did not run).
+    assessment: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -317,6 +320,7 @@ class Analysis:
             "forecast": self.forecast.summary() if self.forecast is not None else None,
             "risk_flags": ({"note": RISK_DISCLAIMER, "flags": [f.to_dict() for f in self.risk_flags]}
                            if self.risk_flags is not None else None),
+            "assessment": self.assessment,
             "warnings": list(self.warnings),
             "files": {k: str(Path(v).name) for k, v in self.files.items()},
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

@@ -57,6 +57,13 @@ def analyze(
         help="Forecast the pose SECONDS ahead from every frame (e.g. 0.5): a ghost skeleton in the overlay, "
              "forecast vs actual angles with the error measured on this video, and risk flags (screening "
              "cues, not diagnoses) in the report and summary.json."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Compare with a reference performance (a name from `sportlens reference list` "
+                                  "or a reference folder): 0-100 score, per-joint deviations and feedback."),
+    library: Optional[Path] = typer.Option(None, "--library", help="Reference library folder (default: "
+                                                                   "$SPORTLENS_HOME/references)."),
+    quality_model: Optional[Path] = typer.Option(
+        None, "--quality-model", help="A quality model from `sportlens train-quality`: correct/incorrect score."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of a table."),
 ) -> None:
     """Pose, joint angles, the movement's name and a report from one video.
@@ -69,6 +76,9 @@ def analyze(
     settings = _run(lambda: _settings(start, end, filter, cutoff, no_video, workers, checkpoint=checkpoint,
                                       model=model, no_recognition=no_recognition, person=person,
                                       detector=detector, forecast=forecast))
+    settings = replace(settings, assess=replace(settings.assess, reference=reference or "",
+                                                library=str(library or ""),
+                                                quality_model=str(quality_model or "")))
     out = out or Path("sportlens-out") / video.stem
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
@@ -171,9 +181,26 @@ def _print_summary(analysis, out: Path) -> None:
             err.print(f"  {seg.start:6.2f}-{seg.end:6.2f} s  {seg.label:<16} {seg.confidence:4.0%}   (top 3: {alt})",
                       highlight=False)
     _print_forecast(analysis)
+    _print_assessment(analysis.assessment)
     for w in analysis.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+def _print_assessment(a) -> None:
+    """Reps, reference score and the top feedback sentences."""
+    if not a:
+        return
+    reps = a.get("reps") or {}
+    if reps.get("count", 0) >= 2 and not reps.get("reason"):
+        err.print(f"[bold]Repetitions[/] {reps['count']} (on {str(reps.get('angle') or '').replace('_', ' ')})",
+                  highlight=False)
+    cmp = a.get("comparison")
+    if cmp:
+        err.print(f"[bold]Reference[/] {cmp['reference']}: " + (f"{cmp['score']:.0f}/100" if cmp.get("score")
+                  is not None else f"no score ({cmp.get('refused')})"), highlight=False, soft_wrap=True)
+    for item in (a.get("feedback") or [])[:3]:
+        err.print(f"  - {item['text']} ({item['time_s']:.2f} s)", highlight=False, soft_wrap=True)
 
 
 def _print_forecast(analysis) -> None:
