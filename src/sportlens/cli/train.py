@@ -21,9 +21,13 @@ def train(
                                                  "(k >= 2; the test split is not used)."),
     pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="Video models with a ResNet: a "
                                               "torchvision-format ImageNet state dict (.pth) to start from."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Skeleton models: train in N processes on this machine "
+                              "with DistributedDataParallel (gloo on CPU, nccl on GPUs); data.batch_size is the "
+                              "global batch, split between them. Several machines: start it with torchrun."),
 ) -> None:
     """Train an action-recognition model (skeleton or video); writes a run folder (config, log, metrics, plots)."""
     from sportlens.engine.config import load_config, peek_key
+    from sportlens.engine.distributed import launched_by_torchrun
     from sportlens.engine.experiment import TrainConfig, run_cross_validation, run_training
     from sportlens.engine.video_experiment import VideoTrainConfig, is_video_model, run_video_training
 
@@ -39,6 +43,9 @@ def train(
         set_ = [*set_, f"model_kwargs.pretrained={pretrained.resolve()}"]
     train_fn = run_video_training if video else run_training  # same signature, different data and models
     cfg = _run(lambda: load_config(config, set_, VideoTrainConfig() if video else TrainConfig()))
+    if nproc > 1 or launched_by_torchrun():
+        _train_ddp(cfg, nproc, video=video, folds=folds, resume=resume)
+        return
     with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"), TimeElapsedColumn(),
                   console=err) as bar:
@@ -70,6 +77,33 @@ def train(
         err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
                   f"macro F1 {test['macro_f1']:.4f}  ({metrics['train_seconds']:.0f} s training)")
     typer.echo(f"run: {run_dir.resolve()}")
+
+
+def _train_ddp(cfg, nproc: int, *, video: bool, folds: int, resume: Optional[Path]) -> None:
+    """DistributedDataParallel training (sportlens.engine.distributed): ranks are other processes,
+    so rank 0 prints a line per epoch (no live bar); under torchrun only rank 0 prints."""
+    from sportlens.engine.distributed import launched_by_torchrun, train_data_parallel
+
+    why = ("video models" if video else "--folds" if folds else
+           "--nproc under torchrun (torchrun starts the processes)" if nproc > 1 and launched_by_torchrun() else "")
+    if why:
+        err.print(f"[bold red]error:[/] distributed training does not support {why}", highlight=False)
+        raise typer.Exit(2)
+    run_dir = _run(lambda: train_data_parallel(cfg, 0 if launched_by_torchrun() else nproc, resume=resume,
+                                               on_epoch=_print_epoch))
+    if run_dir is None:
+        return
+    test = json.loads((run_dir / "metrics.json").read_text()).get("test") or {}
+    if test:
+        err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
+                  f"macro F1 {test['macro_f1']:.4f}", highlight=False)
+    typer.echo(f"run: {run_dir.resolve()}")
+
+
+def _print_epoch(row: dict) -> None:
+    """Rank 0's epoch line (module level: it is pickled into the spawned process)."""
+    err.print(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
+              f"  val acc {row.get('val_accuracy', float('nan')):.3f}  {row['seconds']:.1f}s", highlight=False)
 
 
 @app.command("export")

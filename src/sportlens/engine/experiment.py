@@ -19,6 +19,7 @@ from sportlens.data import (ENCODINGS, AugmentSettings, SkeletonClip, kfold_spli
                             load_skeleton_dataset, stratified_split)
 from sportlens.data.penn import PENN_CLASSES
 from sportlens.data.torch_dataset import SkeletonClipDataset
+from sportlens.engine import distributed
 from sportlens.engine.checkpoint import build_from_checkpoint, check_compatible, load_checkpoint
 from sportlens.engine.config import save_resolved_config
 from sportlens.engine.fit import FitSettings, fit, set_seed
@@ -93,6 +94,10 @@ def make_loader(clips, classes, data: DataSettings, *, train: bool, augment: Aug
                 seed: int) -> DataLoader:
     ds = SkeletonClipDataset(clips, classes, T=data.num_frames, train=train, augment=augment, seed=seed,
                              encoding=data.encoding)
+    sampler = distributed.train_sampler(ds, seed) if train else None
+    if sampler is not None:  # DDP: this process's share of every global batch of data.batch_size
+        return DataLoader(ds, batch_size=distributed.local_batch_size(data.batch_size), sampler=sampler,
+                          num_workers=data.workers, drop_last=len(ds) > data.batch_size)
     return DataLoader(ds, batch_size=data.batch_size, shuffle=train, num_workers=data.workers,
                       drop_last=train and len(ds) > data.batch_size)
 
@@ -126,8 +131,9 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     train, val = stratified_split(train_all, cfg.data.val_fraction, seed=cfg.fit.seed)
     run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_resolved_config(cfg, run_dir / "config.yaml")
-    (run_dir / "data_report.txt").write_text(report + "\n")
+    if distributed.is_main():  # DDP: one writer
+        save_resolved_config(cfg, run_dir / "config.yaml")
+        (run_dir / "data_report.txt").write_text(report + "\n")
     kwargs = {"num_classes": len(classes), "skeleton": cfg.data.skeleton, "in_channels": channels(cfg.data),
               "num_frames": cfg.data.num_frames, **cfg.model_kwargs}
     set_seed(cfg.fit.seed)  # the initial weights too, not only the data order, follow the seed
@@ -139,6 +145,8 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
                                           seed=cfg.fit.seed),
                  make_loader(val, classes, cfg.data, train=False, augment=None, seed=0), cfg.fit,
                  run_dir=run_dir, checkpoint_meta=meta, resume=resume, progress=progress, on_epoch=on_epoch)
+    if not distributed.is_main():
+        return run_dir  # DDP: rank 0 evaluates the test split and writes metrics.json
     metrics = {"train_seconds": result.seconds, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "stopped_early": result.stopped_early, "val_best": result.best_val,
                "clips": {"train": len(train), "val": len(val), "test": len(test)}}

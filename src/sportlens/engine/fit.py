@@ -15,7 +15,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.utils.data.distributed import DistributedSampler
 
+from sportlens.engine import distributed
 from sportlens.engine.checkpoint import atomic_path, load_checkpoint, save_checkpoint
 from sportlens.engine.loops import Progress, evaluate, train_one_epoch
 from sportlens.engine.optim import build_optimizer, build_scheduler
@@ -73,6 +75,7 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
     best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
     meta = {"model_name": type(model).__name__, "model_kwargs": {}, "classes": [], "data_spec": {},
             "config": {}, **checkpoint_meta}
+    net = distributed.wrap(model)  # DDP: the model whose backward averages gradients over processes
     optimizer = build_optimizer(model, settings.optimizer, settings.lr, settings.weight_decay, settings.momentum)
     scheduler = build_scheduler(optimizer, settings.schedule, epochs=settings.epochs,
                                 steps_per_epoch=len(train_loader), warmup_epochs=settings.warmup_epochs,
@@ -89,9 +92,11 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
             stopped = True
             break
         lr = optimizer.param_groups[0]["lr"]
-        train = train_one_epoch(model, task, train_loader, optimizer, scheduler,
+        if isinstance(getattr(train_loader, "sampler", None), DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)  # a new order each epoch, the same on every rank
+        train = train_one_epoch(net, task, train_loader, optimizer, scheduler,
                                 grad_clip=settings.grad_clip or None, progress=progress)
-        val = evaluate(model, task, val_loader)
+        val = distributed.on_main(evaluate, model, task, val_loader)  # DDP: rank 0's, for every rank
         scores = {"loss": val.loss, **task.summarize(val.probs, val.labels)}
         row = {"epoch": epoch, "lr": lr, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                **{f"val_{k}": v for k, v in scores.items()}, "seconds": train["seconds"] + val.seconds}
@@ -101,14 +106,17 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
         state["bad_epochs"] = 0 if best is None or key[0] > best[0] else state["bad_epochs"] + 1
         if best is None or key > tuple(best):
             state.update(best_key=key, best_epoch=epoch)
-            save_checkpoint(best_path, **meta, model=model, epoch=epoch, metrics=row)
+            if distributed.is_main():
+                save_checkpoint(best_path, **meta, model=model, epoch=epoch, metrics=row)
+        if not distributed.is_main():
+            continue  # DDP: rank 0 writes and reports; every rank holds the same weights and state
         save_checkpoint(last_path, **meta, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                         metrics=row, extra={**state, "rng": _rng_state(), "settings": asdict(settings)})
         write_history(state["history"], run_dir / "history.csv")
         if on_epoch is not None:
             on_epoch(row)
 
-    if state["history"]:
+    if state["history"] and distributed.is_main():
         save_curves(state["history"], run_dir / "curves.png")
     best_val = state["history"][state["best_epoch"] - 1][f"val_{task.monitor}"] if state["best_epoch"] else float("nan")
     return FitResult(history=state["history"], best_epoch=state["best_epoch"], best_val=best_val,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from sportlens.engine import distributed
 from sportlens.engine.tasks import Task
 from sportlens.errors import SportlensError
 
@@ -66,6 +67,7 @@ def train_one_epoch(model: nn.Module, task: Task, loader: Iterable, optimizer: t
         n_correct += correct or 0
         if progress is not None:
             progress(step, n_steps, loss_sum / n_seen, n_correct / n_seen if has_acc else None)
+    loss_sum, n_seen, n_correct = distributed.all_reduce_sums(loss_sum, n_seen, n_correct)  # DDP: all ranks
     return {"loss": loss_sum / n_seen if n_seen else math.nan,
             "accuracy": n_correct / n_seen if has_acc and n_seen else None,
             "seconds": time.perf_counter() - start}
