@@ -6,10 +6,10 @@ For each video (../shared/videos/sports2d_demo.mp4, ../shared/videos/arm_wrestli
 process, alternating run after run, each decode + pose frame by frame in one thread:
   (a) single: VideoReader -> BlazePoseEstimator.estimate (mediapipe.solutions.pose, full model);
   (b) multi:  sportlens.pose.multiperson.estimate_people_video with the default MultiPoseSettings
-      (detector every 10 frames, zooms 1 and 2, up to 4 people);
-  (c) multi, min_detection_score 0.3 and detection every 5 frames (the close-up setting of
-      tests/test_multiperson.py, which finds both arm wrestlers on most frames);
-  (d) (c) with ``workers=2``: the people of a frame split over two threads.
+      (detector score 0.3, zooms 1 and 2, every 5 frames and on every frame for up to
+      ``redetect_frames`` = 15 frames after a person was lost, up to 4 people);
+  (c) (b) without the re-detection after a loss (``redetect_frames=0``: the pipeline before it);
+  (d) (b) with ``workers=2``: the people of a frame split over two threads.
 Best of the repeats (the machine is shared). Also the people found per frame. Prints a table and
 writes benchmarks/results/bench_multiperson.md.
 """
@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,8 @@ def main() -> None:
     variants = {
         "single (legacy mediapipe)": lambda p: single(p, args.max_side),
         "multi (defaults)": lambda p: multi(p, base),
-        "multi (det 0.3, every 5)": lambda p: multi(p, MultiPoseSettings(max_side=args.max_side,
-                                                                          min_detection_score=0.3,
-                                                                          detect_every=5)),
-        "multi (det 0.3, every 5, 2 workers)": lambda p: multi(p, MultiPoseSettings(
-            max_side=args.max_side, min_detection_score=0.3, detect_every=5, workers=2)),
+        "multi (no re-detection after a loss)": lambda p: multi(p, replace(base, redetect_frames=0)),
+        "multi (defaults, 2 workers)": lambda p: multi(p, replace(base, workers=2)),
     }
     rows = []
     for video in videos:

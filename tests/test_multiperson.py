@@ -194,6 +194,43 @@ def test_external_detector_roi_from_box_and_no_duplicates():
     assert det.calls == 1 + 4 and people[0].track_id == 0  # one direct call, then one per frame
 
 
+class _BlankAwareDotModel(_DotLandmarkModel):
+    """The dot model, with a pose flag of 0 on a crop with nothing in it (the person is gone)."""
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        out = super().run(x)
+        out["flag"] = np.array([[0.9 if x.max() > 0.05 else 0.0]], np.float32)
+        return out
+
+
+def _blobs(*xs: float) -> np.ndarray:
+    img = np.zeros((300, 400, 3), np.uint8)
+    for x in xs:
+        img[150, int(x)] = 255
+    return cv2.GaussianBlur(img, (7, 7), 1.5)
+
+
+@pytest.mark.parametrize("redetect_frames, counts, calls", [(3, [2, 2, 1, 2, 2, 2], 2), (0, [2, 2, 1, 1, 1, 1], 1)])
+def test_a_lost_person_is_searched_for_on_the_next_frames(redetect_frames, counts, calls):
+    """Two people, the right one unseen for one frame (frame 2): with re-detection the detector runs on
+    frame 3 and finds them again at once (then stops: everyone is back), without it only at frame 10."""
+    det = _BoxDetector([[50.0, 50.0, 150.0, 250.0], [250.0, 50.0, 350.0, 250.0]])
+    est = MultiPoseEstimator(detector=det, detect_every=10, redetect_frames=redetect_frames)
+    est._lm, est._lm_names = _BlankAwareDotModel(), {"landmarks": "lm", "flag": "flag"}
+    frames = [_blobs(100, 300), _blobs(100, 300), _blobs(100), _blobs(100, 300), _blobs(100, 300), _blobs(100, 300)]
+    assert [len(est.estimate_people(f)) for f in frames] == counts
+    assert det.calls == calls
+
+
+def test_redetection_backs_off_and_stops_after_redetect_frames():
+    det = _BoxDetector([[50.0, 50.0, 150.0, 250.0], [250.0, 50.0, 350.0, 250.0]])
+    est = MultiPoseEstimator(detector=det, detect_every=100, redetect_frames=8)
+    est._lm, est._lm_names = _BlankAwareDotModel(), {"landmarks": "lm", "flag": "flag"}
+    for f in [_blobs(100, 300)] + [_blobs(100)] * 20:  # the right person leaves for good at frame 1
+        est.estimate_people(f)
+    assert det.calls == 1 + 4  # frame 0, then 1, 2, 4 and 8 frames after the loss (frames 2, 3, 5, 9)
+
+
 def test_settings_defaults_are_the_constructor_defaults():
     s = MultiPoseSettings()
     assert mpp._DEFAULTS == s

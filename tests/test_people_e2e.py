@@ -28,21 +28,35 @@ def demo_people(demo_video):
     return estimate_athletes(demo_video, PeopleSettings(person="most-active"))
 
 
+def runs(frames: np.ndarray, max_gap: int = 5) -> list[np.ndarray]:
+    """Frame numbers split where the person is missing for more than ``max_gap`` frames."""
+    return np.split(frames, np.nonzero(np.diff(frames) > max_gap)[0] + 1)
+
+
 def test_walker_and_jumper_keep_separate_ids(demo_people):
-    """sports2d_demo.mp4: a person does jumping jacks on a box (x ~ 600-850 px) while another walks
-    right to left in front of it (x 1900 -> 0). Neither track may hold the other person: the
-    walker's track moves one way only, the jumper's track (while on the box) stays on the box."""
+    """sports2d_demo.mp4: a person does jumping jacks on a box (x ~ 550-850 px), somersaults off it at
+    frame ~168, is not detected in the air and lands ~28 frames later at x ~ 1150, then walks out at the
+    right; another person walks right to left in front of the box (x 1550 -> 0, frames ~57-200).
+    The jumper keeps one ID for his whole time on screen (box AND landing), the walker another one,
+    and neither track ever holds the other person."""
     tracks = demo_people.tracking.tracks
     xs = {t.person_id: centre_x(t) for t in tracks}
-    walker = max(xs, key=lambda i: np.nanmax(xs[i]) - np.nanmin(xs[i]))
     jumper = demo_people.selection.tracks[0].person_id
-    assert walker != jumper
+    j_frames = np.nonzero(np.isfinite(xs[jumper]))[0]
+    on_box = j_frames[j_frames < 165]
+    assert len(on_box) >= 120 and np.all((xs[jumper][on_box] > 450) & (xs[jumper][on_box] < 1000))
+    landed = j_frames[j_frames > 200]
+    assert len(landed) >= 15 and np.all(xs[jumper][landed] > 1000), "the jumper got another ID after landing"
+    for run in runs(j_frames):  # while seen continuously the track moves smoothly: no switch to the walker
+        assert np.all(np.abs(np.diff(xs[jumper][run])) < 60), "the jumper's track jumps: an identity switch"
+    others = [i for i in xs if i != jumper]
+    walker = max(others, key=lambda i: np.isfinite(xs[i]).sum())
     w = xs[walker][np.isfinite(xs[walker])]
-    assert len(w) >= 100  # on screen for ~4 s: tracked, not lost
+    assert len(w) >= 100 and w[0] - w[-1] > 1000  # on screen for ~4 s, crossing the picture: tracked
     assert np.all(np.diff(w) < 40), "the walker's track jumps back: an identity switch"
-    j = xs[jumper][np.isfinite(xs[jumper])]
-    assert len(j) >= 120 and 500 < np.median(j) < 900
-    assert np.all(np.abs(np.diff(j)) < 60), "the jumper's track jumps: an identity switch"
+    for i in others:  # nobody else holds the landed jumper (a 2nd ID for him)
+        x = xs[i][200:]
+        assert not np.any(x[np.isfinite(x)] > 1000), f"ID {i} holds the jumper after landing"
 
 
 def test_most_active_is_the_jumping_jacks_person(demo_people):
@@ -60,9 +74,11 @@ def test_arm_wrestling_two_people_with_a_pose_on_most_frames():
     present = sorted((np.isfinite(t.keypoints[:, :, 0]).any(axis=1).mean() for t in res.tracking.tracks),
                      reverse=True)
     assert len(present) >= 2, f"only {len(present)} person tracked"
-    # Close-ups cut by the frame border, motion blur and corrupt frames: the estimator finds both people
-    # on ~60 % of frames, the tracker keeps two main IDs over ~50 % each (measured 52 % / 49 %).
-    assert present[1] >= 0.45, f"the second person has a pose on {present[1]:.0%} of frames"
+    # Close-ups cut by the frame border, motion blur and corrupt frames (~230-260). With detection only
+    # every 5 frames the two main IDs had a pose on 52 % / 49 % of frames; searching for a person just
+    # lost 1, 2, 4 and 8 frames later (MultiPoseSettings.redetect_frames) gives 66 % / 65 % (measured).
+    assert present[0] > 0.5 and present[1] > 0.5, f"the two main IDs have a pose on {present[0]:.0%} / " \
+                                                   f"{present[1]:.0%} of frames"
     two_or_more = np.mean([np.sum([np.isfinite(t.keypoints[i, :, 0]).any() for t in res.tracking.tracks]) >= 2
                            for i in range(len(res.primary.times))])
     assert two_or_more >= 0.5, f"two people posed on only {two_or_more:.0%} of frames"

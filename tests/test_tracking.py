@@ -547,3 +547,64 @@ def test_alike_colours_far_away_stay_separate():
     frames, times = scene_app([a, b, c, d], [5, 5, 5, 5], 120)
     res = track_people(frames, times, settings=TrackerSettings(max_age=10))
     assert res.num_tracks == 4 and res.joined == 0
+
+
+# ------------------------------------------------------- re-identification inside the picture
+
+FRAME = (1920, 1080)  # (width, height) of the made-up frames below
+
+
+def test_vanishing_inside_the_picture_is_reidentified_when_colours_do_not_differ():
+    """One person (h 200 px) vanishes mid-frame and comes back 6 box heights away 2 s later (beyond the
+    appearance join's 5 heights; 3 heights/s): the only candidate both ways, so one ID. A walker on
+    another row is tracked all along and plays no part. Without the frame size: two IDs, as before."""
+    first = lambda k: (400.0 + 2 * k, 500.0, 200.0) if k < 40 else None  # noqa: E731
+    again = lambda k: (480.0 + 1200, 500.0, 200.0) if k >= 100 else None  # noqa: E731
+    passer = lambda k: (1850.0 - 10 * k, 850.0, 200.0)  # noqa: E731
+    frames, times = scene_app([first, again, passer], [5, 5, 20], 160)
+    s = TrackerSettings(max_age=10)
+    res = track_people(frames, times, settings=s, frame_size=FRAME)
+    assert res.num_tracks == 2 and res.joined == 1
+    assert sorted(len(f) for f in res.fragments.values()) == [1, 2]
+    assert track_people(frames, times, settings=s).num_tracks == 3
+    frames, times = scene_app([first, again, passer], [5, 40, 20], 160)  # other colours: another person
+    assert track_people(frames, times, settings=s, frame_size=FRAME).num_tracks == 3
+
+
+def test_reidentification_needs_a_plausible_speed_and_size():
+    first = lambda k: (300.0, 500.0, 200.0) if k < 40 else None  # noqa: E731
+    s = TrackerSettings(max_age=10)
+    fast = lambda k: (1600.0, 500.0, 200.0) if k >= 55 else None  # noqa: E731  (6.5 heights in 0.5 s)
+    frames, times = scene_app([first, fast], [5, 5], 120)
+    assert track_people(frames, times, settings=s, frame_size=FRAME).num_tracks == 2
+    small = lambda k: (1500.0, 500.0, 80.0) if k >= 100 else None  # noqa: E731  (2.5x smaller)
+    frames, times = scene_app([first, small], [5, 5], 160)
+    assert track_people(frames, times, settings=s, frame_size=FRAME).num_tracks == 2
+
+
+def test_leaving_and_entering_at_the_border_are_not_reidentified():
+    """Someone walks out at the left edge; 4 s later someone dressed alike walks in at the right edge:
+    people come and go through the border, so two IDs."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(300):
+        frame = []
+        if k < 36:
+            frame.append(person(150.0 - 5 * k, 500.0, 200.0, rng, width=FRAME[0]))
+        if k >= 160:
+            frame.append(person(FRAME[0] + 20 - 5 * (k - 160), 500.0, 200.0, rng, width=FRAME[0]))
+        frames.append([AppDet(d.box, d.score, d.keypoints, d.kp_scores, appearance=colours(5, rng))
+                       for d in frame])
+    res = track_people(frames, np.arange(300) / FPS, settings=TrackerSettings(max_age=10), frame_size=FRAME)
+    assert res.num_tracks == 2 and res.joined == 0
+
+
+def test_two_candidates_are_not_reidentified():
+    """Two people vanish inside the picture and two reappear far away: no one is the only candidate."""
+    a = lambda k: (400.0, 400.0, 200.0) if k < 30 else None  # noqa: E731
+    b = lambda k: (400.0, 800.0, 200.0) if k < 30 else None  # noqa: E731
+    c = lambda k: (1600.0, 400.0, 200.0) if k >= 110 else None  # noqa: E731
+    d = lambda k: (1600.0, 800.0, 200.0) if k >= 110 else None  # noqa: E731
+    frames, times = scene_app([a, b, c, d], [5, 5, 5, 5], 160)
+    res = track_people(frames, times, settings=TrackerSettings(max_age=10), frame_size=FRAME)
+    assert res.num_tracks == 4 and res.joined == 0

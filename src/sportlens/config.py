@@ -81,6 +81,13 @@ class TrackerSettings:
     appearance_join_margin: float = 0.15  # ... and this much more than every rival pairing of either fragment
     appearance_join_max_gap: int = 150  # frames, at most, for an appearance join
     appearance_join_max_distance: float = 5.0  # box heights, at most, for an appearance join
+    # Re-identification of a person who vanished inside the picture (not at its border) with the one
+    # person who appeared inside it later (pose.tracking.join_fragments; needs the frame size). The
+    # pair must be the only candidate both ways within appearance_join_max_gap frames and pass:
+    reid_border: float = 0.02  # a box this close to an edge (fraction of the frame side) left / came in there
+    reid_max_speed: float = 4.0  # body heights per second from end to start (~7 m/s: fast running)
+    reid_max_scale: float = 2.0  # larger / smaller body height (median box height of each fragment)
+    reid_min_frames: int = 10  # fragments detected on fewer frames (false or duplicate detections) take no part
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 1. ``multiperson.estimate_people_video``: BlazePose detector + landmarks for every person in each frame
    (a trained box detector may replace the bundled one: any object with ``detect(image) -> (boxes, scores)``);
 2. ``tracking.track_people``: stable IDs (ByteTrack-style association, Kalman motion model, fragments
-   joined where safe); every track covers the whole time axis, NaN where the person is absent;
+   joined where safe, people who vanished inside the picture re-identified); every track covers the
+   whole time axis, NaN where the person is absent;
 3. ``selection.select_athlete``: the person the user means (auto | largest | most-active | ID | all).
 
 ``PeopleResult.primary`` is the track the rest of the analysis uses: the selected person, or for
@@ -50,7 +51,8 @@ def estimate_athletes(video: str | Path, settings: PeopleSettings, *, start: flo
     """Multi-person pose, tracking and selection over [start, end) seconds (see the module doc)."""
     people = estimate_people_video(video, settings.multipose, start=start, end=end, progress=progress,
                                    info=info, detector=detector)
-    tracking = track_people(people.people, people.times, people.frame_index, settings.tracker)
+    tracking = track_people(people.people, people.times, people.frame_index, settings.tracker,
+                            frame_size=people.frame_size)
     mode = settings.person.strip().lower()
     selection = select_athlete(tracking.tracks, mode)  # InputError for an unknown mode / ID, before any output
     chosen = select_athlete(tracking.tracks, "auto") if mode == "all" else selection

@@ -66,7 +66,25 @@ How (ByteTrack, Zhang et al., ECCV 2022, with a pose term):
    the veto is set low (it must never split one person: only clear disagreement counts), and the
    long-range join high and with a margin (a wrong join mixes two athletes' numbers). Neither real
    video changes with these settings; the rules act where colours differ clearly (tests on
-   generated data). Appearance is not used in the frame-to-frame association.
+   generated data). Appearance is not used in the frame-to-frame association;
+7. re-identification of a person who vanished INSIDE the picture (``reidentify``, needs
+   ``frame_size``): people enter and leave through the frame's border; a track that ends away from
+   the border (a detector miss: a somersault, motion blur, an occlusion) and a track that starts away
+   from it later are the same person when each is the other's only candidate. The pair is joined
+   when: the first ended and the second started at least ``reid_border`` of the frame side away from
+   every edge; the gap is at most ``appearance_join_max_gap`` frames; the straight-line speed it
+   implies is at most ``reid_max_speed`` body heights per second (body height = the larger median box
+   height of the two fragments: a tucked or crouched box understates it); their body heights differ
+   by at most ``reid_max_scale``; the colours do not veto it (``appearance_veto``); both fragments
+   have at least ``reid_min_frames`` detections; and no other fragment could continue the first or
+   precede the second under the same gates (wherever it starts or ends: a rival at the border counts
+   too). Why: on sports2d_demo.mp4 the jumper somersaults off his box, is not detected for 28 frames
+   and lands 580 px (3 box heights of the tucked body, 1.6 of his standing height) away, in other
+   light: the colours score only 0.43 against the track before the jump, too little for the
+   appearance join, while nobody else vanished or appeared inside the picture then (the walker
+   is tracked meanwhile and leaves at the left border). What it cannot do: two people vanishing
+   together and reappearing (two candidates each way: left apart), someone hidden behind scenery
+   who leaves by a door while another person steps out (joined if the colours do not differ).
 
 Output contract: every returned ``PoseTrack`` spans the WHOLE time axis given (same ``T``,
 ``times`` and ``frame_index`` for all tracks): keypoints are NaN and scores 0 in the frames where
@@ -466,6 +484,10 @@ class Fragment:
     end_state: np.ndarray  # (8,) Kalman mean after the last detection
     start_box: np.ndarray  # (4,) xyxy of the first detection
     appearance: np.ndarray | None = None  # (R, n) mean appearance over the fragment, None if unknown
+    height: float = 0.0  # median box height over the fragment (body size; 0 = unknown)
+    detections: int = 0  # frames with a detection
+    starts_inside: bool | None = None  # first box away from the frame border (None: frame size unknown)
+    ends_inside: bool | None = None  # last box away from the frame border
 
 
 def _join_cost(a: Fragment, b: Fragment, clock: np.ndarray, s: TrackerSettings) -> float:
@@ -486,7 +508,8 @@ def _join_cost(a: Fragment, b: Fragment, clock: np.ndarray, s: TrackerSettings) 
     return float(cost) if cost <= s.join_max_distance else np.inf
 
 
-def join_fragments(fragments: Sequence[Fragment], clock: np.ndarray, s: TrackerSettings) -> list[int]:
+def join_fragments(fragments: Sequence[Fragment], clock: np.ndarray, s: TrackerSettings,
+                   seconds: np.ndarray | None = None) -> list[int]:
     """For each fragment, the index of the fragment it continues, or -1.
 
     A pair (a ends, then b starts) is joined when its cost passes ``_join_cost`` and is clearly
@@ -525,7 +548,44 @@ def join_fragments(fragments: Sequence[Fragment], clock: np.ndarray, s: TrackerS
         if np.all(np.nan_to_num(rivals, nan=1.0) <= sim[i, j] - s.appearance_join_margin):
             parent[j] = int(i)
             used.add(int(i))
+    if seconds is not None:
+        reidentify(fragments, parent, sim, seconds, s)
     return parent
+
+
+def _reid_possible(a: Fragment, b: Fragment, sim: float, seconds: np.ndarray, s: TrackerSettings) -> bool:
+    """Whether ``b`` could be ``a`` again after a gap (time, speed, size and colour gates of step 7,
+    not the border test: rivals are counted wherever they start or end)."""
+    gap = b.first - a.last
+    if gap <= 0 or gap > s.appearance_join_max_gap or (np.isfinite(sim) and sim < s.appearance_veto):
+        return False
+    if min(a.height, b.height) <= 0 or max(a.height, b.height) / min(a.height, b.height) > s.reid_max_scale:
+        return False
+    c_b = (b.start_box[:2] + b.start_box[2:]) / 2
+    distance = float(np.hypot(*(c_b - a.end_state[:2])))
+    elapsed = max(float(seconds[b.first] - seconds[a.last]), 1e-9)
+    return distance / max(a.height, b.height) / elapsed <= s.reid_max_speed
+
+
+def reidentify(fragments: Sequence[Fragment], parent: list[int], sim: np.ndarray, seconds: np.ndarray,
+               s: TrackerSettings) -> None:
+    """Step 7 of the module doc, in place on ``parent``: join a fragment that ended inside the picture
+    to the one fragment that started inside it later, when each is the other's only candidate."""
+    n = len(fragments)
+    ok = np.zeros((n, n), dtype=bool)  # (ends, starts) possible continuations
+    for i, a in enumerate(fragments):
+        for j, b in enumerate(fragments):
+            ok[i, j] = i != j and _reid_possible(a, b, sim[i, j], seconds, s)
+    used = {p for p in parent if p >= 0}
+    for i, j in zip(*np.nonzero(ok)):
+        a, b = fragments[i], fragments[j]
+        if parent[j] >= 0 or i in used or not (a.ends_inside and b.starts_inside):
+            continue
+        if min(a.detections, b.detections) < s.reid_min_frames:
+            continue
+        if ok[i].sum() == 1 and ok[:, j].sum() == 1:  # the only candidate, both ways
+            parent[j] = int(i)
+            used.add(int(i))
 
 
 # ------------------------------------------------------------------------------- the result
@@ -599,10 +659,13 @@ def track_people(
     times: Sequence[float] | np.ndarray,
     frame_index: Sequence[int] | np.ndarray | None = None,
     settings: TrackerSettings = TrackerSettings(),
+    frame_size: tuple[int, int] | None = None,
 ) -> TrackingResult:
     """Track people over a clip. ``detections_per_frame[k]``: the detections of frame ``k`` (an
     empty list when nobody was found); ``times`` (T,) seconds, strictly increasing; ``frame_index``
-    (T,) defaults to 0..T-1. Every returned track spans all T frames (NaN where absent)."""
+    (T,) defaults to 0..T-1; ``frame_size`` (width, height) in the boxes' pixels enables the
+    re-identification of people who vanished inside the picture (step 7 of the module doc). Every
+    returned track spans all T frames (NaN where absent)."""
     t_arr = _check_times(times, len(detections_per_frame))
     fidx = np.arange(len(t_arr)) if frame_index is None else np.asarray(frame_index, dtype=np.int64)
     if fidx.shape != t_arr.shape:
@@ -616,14 +679,32 @@ def track_people(
         dets = [x for x in (_as_det(d, layout, settings) for d in frame) if x is not None]
         tracker.step(k, dets, float(steps[k]))
     confirmed = [t for t in tracker.all_tracks if t.confirmed]
-    frags = [Fragment(t.frames[0], t.frames[-1], t.end_state, t.dets[0].tbox, t.mean_appearance())
-             for t in confirmed]
-    chains = _groups(confirmed, join_fragments(frags, np.cumsum(steps), settings))
+    frags = [_fragment(t, frame_size, settings) for t in confirmed]
+    chains = _groups(confirmed, join_fragments(frags, np.cumsum(steps), settings,
+                                               t_arr if frame_size is not None else None))
     kept = [c for c in chains if sum(len(t.frames) for t in c) >= settings.min_frames]
     res = _result(kept, t_arr, fidx, layout)
     res.raw_tracks, res.confirmed = len(tracker.all_tracks), len(confirmed)
     res.dropped_short = len(chains) - len(kept)
     return res
+
+
+def _inside(box: np.ndarray, frame_size: tuple[int, int] | None, margin: float) -> bool | None:
+    """Whether the xyxy ``box`` keeps ``margin`` x the frame's side from every edge (None: size unknown).
+    The estimator's box of all landmarks is used: for a person cut by the border it reaches past it."""
+    if frame_size is None:
+        return None
+    w, h = frame_size
+    return bool(box[0] > margin * w and box[1] > margin * h and box[2] < (1 - margin) * w
+                and box[3] < (1 - margin) * h)
+
+
+def _fragment(t: _Track, frame_size: tuple[int, int] | None, s: TrackerSettings) -> Fragment:
+    heights = [d.tbox[3] - d.tbox[1] for d in t.dets]
+    return Fragment(t.frames[0], t.frames[-1], t.end_state, t.dets[0].tbox, t.mean_appearance(),
+                    height=float(np.median(heights)), detections=len(t.frames),
+                    starts_inside=_inside(t.dets[0].box, frame_size, s.reid_border),
+                    ends_inside=_inside(t.dets[-1].box, frame_size, s.reid_border))
 
 
 def _result(chains: list[list[_Track]], times: np.ndarray, fidx: np.ndarray, layout: str) -> TrackingResult:
