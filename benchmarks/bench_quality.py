@@ -1,11 +1,14 @@
-"""Movement quality on UI-PRMD (issue 7): correct vs incorrect, leave-one-subject-out, per movement.
+"""Movement quality on UI-PRMD (issue 7): correct vs incorrect, leave-one-subject-out, per movement;
+plus per-frame form errors on the exercise-correction MediaPipe set, split by recording segment.
 
-Run: .venv/bin/python benchmarks/bench_quality.py [--data ../shared/data/ui_prmd] [--resample 32] [--c 1.0]
-     [--no-write]
+Run: .venv/bin/python benchmarks/bench_quality.py [--data ../shared/data/ui_prmd] [--trees 300] [--no-dtw]
+     [--variants] [--no-write]
 
-Protocol and the baseline's feature recipe: ``sportlens/assess/loso.py`` (module docstring). Loader and
-forward kinematics: ``sportlens/data/ui_prmd.py``. Writes benchmarks/results/bench_quality.md.
-Adding a model: pass another ``make_classifier`` / ``featurize`` to ``evaluate_loso``.
+Protocols: ``sportlens/assess/loso.py`` (module docstring; ``evaluate_form_frames`` for the second set).
+Learned model and features: ``sportlens/assess/quality.py``. Baselines: the logistic regression on
+resampled Kinect angles (``loso.angle_features``) and the training-free DTW-to-reference score
+(``sportlens/assess/dtw_baseline.py``, when present). ``--variants`` also measures the ablations the
+default was chosen from (each one a full LOSO run). Writes benchmarks/results/bench_quality.md.
 """
 from __future__ import annotations
 
@@ -15,63 +18,149 @@ import os
 import platform
 import sys
 import time
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
-from sportlens.assess.loso import BASELINE_C, RESAMPLE_LEN, angle_features, evaluate_loso, logistic_baseline
+import torch
+
+from sportlens.assess.loso import evaluate_form_frames, evaluate_loso, quality_classifier, quality_featurize
+from sportlens.assess.quality import QualitySettings
+from sportlens.data.exercise_correction import FILES, FORM_TASKS, load_task
 from sportlens.data.ui_prmd import load_ui_prmd
 from sportlens.samples import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+VARIANTS = {  # name -> changes to the default settings
+    "logistic regression instead of ExtraTrees": {"model": "logistic"},
+    "without joint angles (positions only)": {"use_angles": False},
+    "plus 4 time-segment means per channel": {"segments": 4},
+    "plus every channel at the peak frame": {"peak": True},
+}
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _dtw_section(samples) -> tuple[list[str], dict | None]:
+    """The DTW baseline's lines for the results file and its result (None when the module is absent)."""
+    try:
+        from sportlens.assess.dtw_baseline import dtw_baseline, table
+    except ImportError:
+        return ["DTW baseline: `sportlens.assess.dtw_baseline` is not available in this version."], None
+    res, sec = _timed(lambda: dtw_baseline(samples))
+    return [f"Training-free DTW-to-reference baseline ({res['method']}; features {res['features']}, "
+            f"k={res['k']}; {sec:.0f} s):", "", table(res)], res
+
+
+def _combined_table(learned, base, dtw: dict | None) -> str:
+    lines = ["| movement | n | learned accuracy | learned AUC | learned within-subject AUC | logistic accuracy | "
+             "logistic AUC | DTW AUC |", "|---|---|---|---|---|---|---|---|"]
+    for m, r in sorted(learned.per_movement.items()):
+        b = base.per_movement[m]
+        d = (dtw or {}).get("per_movement", {}).get(m)
+        lines.append(f"| m{m:02d} | {int(r['n'])} | {100 * r['accuracy']:.1f} % | {r['auc']:.3f} | "
+                     f"{r['within_subject_auc']:.3f} | {100 * b['accuracy']:.1f} % | {b['auc']:.3f} | "
+                     + (f"{d['auc']:.3f} |" if d else "- |"))
+    mean_dtw = f"{dtw['mean_auc']:.3f}" if dtw else "-"
+    lines.append(f"| **mean** | | **{100 * learned.mean_accuracy:.1f} %** | **{learned.mean_auc:.3f}** | "
+                 f"{learned.mean_within_subject_auc:.3f} | {100 * base.mean_accuracy:.1f} % | {base.mean_auc:.3f} | "
+                 f"{mean_dtw} |")
+    return "\n".join(lines)
+
+
+def _form_section(root: Path | None, settings: QualitySettings) -> list[str]:
+    if root is None or not root.is_dir():
+        return ["exercise_correction_mediapipe not found: section skipped."]
+    lines = ["| task | frames | segments | labels | accuracy | balanced accuracy | macro F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for task in FORM_TASKS:
+        frames = load_task(root, task)
+        r, sec = _timed(lambda: evaluate_form_frames(frames, settings))
+        labels = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
+        lines.append(f"| {task} ({FILES[task][0]}) | {r['frames']} | {r['segments']} | {labels} | "
+                     f"{100 * r['accuracy']:.1f} % | {100 * r['balanced_accuracy']:.1f} % | {r['macro_f1']:.3f} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
+    torch.set_num_threads(1)
     shared = shared_dir()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=(shared / "data" / "ui_prmd") if shared else None)
-    ap.add_argument("--resample", type=int, default=RESAMPLE_LEN)
-    ap.add_argument("--c", type=float, default=BASELINE_C)
+    ap.add_argument("--form-data", type=Path,
+                    default=(shared / "data" / "exercise_correction_mediapipe") if shared else None)
+    ap.add_argument("--trees", type=int, default=QualitySettings().n_trees)
+    ap.add_argument("--no-dtw", action="store_true", help="skip the DTW baseline (it takes minutes)")
+    ap.add_argument("--variants", action="store_true", help="also measure the ablations (one LOSO run each)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
     args = ap.parse_args(argv)
     if args.data is None:
         print("UI-PRMD not found: pass --data DIR (the folder holding 'Segmented Movements')", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    samples, report = load_ui_prmd(args.data)
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = evaluate_loso(samples, partial(logistic_baseline, args.c), partial(angle_features, length=args.resample))
-    t_eval = time.perf_counter() - t0
+    settings = QualitySettings(n_trees=args.trees)
+    (samples, report), t_load = _timed(lambda: load_ui_prmd(args.data))
+    base, t_base = _timed(lambda: evaluate_loso(samples))
+    learned, t_learned = _timed(lambda: evaluate_loso(samples, quality_classifier(settings),
+                                                      quality_featurize(settings)))
+    dtw_lines, dtw = (["DTW baseline skipped (--no-dtw)."], None) if args.no_dtw else _dtw_section(samples)
+    variant_lines = []
+    if args.variants:
+        variant_lines = ["| variant | mean accuracy | mean AUC | seconds |", "|---|---|---|---|",
+                         f"| default ({settings.model}, {settings.n_trees} trees) | "
+                         f"{100 * learned.mean_accuracy:.1f} % | {learned.mean_auc:.3f} | {t_learned:.0f} |"]
+        for name, change in VARIANTS.items():
+            st = replace(settings, **change)
+            r, sec = _timed(lambda: evaluate_loso(samples, quality_classifier(st), quality_featurize(st)))
+            variant_lines.append(f"| {name} | {100 * r.mean_accuracy:.1f} % | {r.mean_auc:.3f} | {sec:.0f} |")
+    form_lines, t_form = _timed(lambda: _form_section(args.form_data, settings))
     cmd_args = argv if argv is not None else sys.argv[1:]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     text = "\n".join([
         "# Movement quality: UI-PRMD correct vs incorrect, leave-one-subject-out",
         "",
         f"- date: {now}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (1-min load average "
+        f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}, {platform.platform()}",
         f"- command: `{' '.join(['.venv/bin/python', 'benchmarks/bench_quality.py', *cmd_args])}`",
         f"- data: {report}",
-        f"- time: load + forward kinematics {t_load:.1f} s, LOSO (10 movements x 10 folds) {t_eval:.1f} s",
+        f"- time: load + forward kinematics {t_load:.1f} s, logistic baseline LOSO {t_base:.1f} s, learned model "
+        f"LOSO (10 movements x 10 folds, training included) {t_learned:.1f} s, exercise-correction {t_form:.1f} s",
         "",
-        "## Baseline: logistic regression on resampled Kinect joint angles",
+        "## UI-PRMD, per movement (held-out predictions of all 10 folds pooled per movement)",
         "",
-        f"Recipe: all 22 x 3 joint angles (degrees), each channel linearly resampled to {args.resample} frames, "
-        f"flattened ({66 * args.resample} features), StandardScaler fitted on the training subjects, "
-        f"LogisticRegression(C={args.c}, max_iter=2000); one model per movement and held-out subject; "
-        "accuracy at P(correct) >= 0.5 and ROC AUC on the pooled held-out predictions of each movement.",
+        f"Learned model: {settings.model} ({settings.n_trees} trees, max_features {settings.max_features}) per "
+        "movement on start-relative body-frame joint positions and Euler angles summarised per channel "
+        "(mean, std, min, max, 10/50/90th percentiles, mean speed) plus duration "
+        "(`sportlens/assess/quality.py`). Logistic: the earlier baseline (22 x 3 angles resampled to 32 frames, "
+        "StandardScaler + LogisticRegression C=1). Accuracy at P(correct) >= 0.5.",
         "",
-        res.table(),
+        _combined_table(learned, base, dtw),
         "",
-        "Reference (issue 7 / shared NOTES.md): 73.4 % mean accuracy, mean AUC 0.818 (per movement 65-85 %). "
-        "Target: >= 92 % and AUC >= 0.97.",
+        "Target (issue 7): >= 92 % mean accuracy and mean AUC >= 0.97.",
+        "",
+        *dtw_lines,
+        "",
+        *(["## Variants (same protocol)", "", *variant_lines, ""] if variant_lines else []),
+        "## Exercise correction (MediaPipe-33 frames), per-frame form errors",
+        "",
+        "Split: 5-fold GroupKFold over recording segments (runs of one label without a jump of the pose, "
+        "`sportlens/data/exercise_correction.py`): no segment is in train and test; the files have no subject id, "
+        "so one person's other recordings can still be in training. Features: landmarks centred on the mid-hip "
+        f"over the torso length, plus trunk lean; {settings.model} ({settings.n_trees} trees). "
+        "Pooled out-of-fold predictions.",
+        "",
+        *form_lines,
         "",
     ])
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "bench_quality.md").write_text(text)
+        from sportlens.fsutil import atomic_write
+
+        atomic_write(RESULTS / "bench_quality.md", lambda p: p.write_text(text))
     return 0
 
 

@@ -80,16 +80,24 @@ _NAME = re.compile(r"^m(\d+)_s(\d+)_e(\d+)_(positions|angles)(_inc)?\.txt(\.gz)?
 
 @dataclass
 class QualitySample:
-    """One repetition with a quality label. ``positions`` (T, 22, 3) absolute cm (camera frame),
-    ``angles`` (T, 22, 3) local Euler degrees (x, y, z), both in ``KINECT22_JOINTS`` order."""
+    """One repetition with a quality label. UI-PRMD: ``positions`` (T, 22, 3) absolute cm (camera
+    frame), ``angles`` (T, 22, 3) local Euler degrees (x, y, z), both in ``KINECT22_JOINTS`` order.
 
-    movement: int  # 1..10
-    subject: int  # 1..10
+    The same record carries a user's own labelled recordings (``sportlens.assess.quality``):
+    ``positions`` (T, V, 2) in the layout ``skeleton`` names, ``angles`` None, ``movement`` and
+    ``subject`` strings, and ``score`` a continuous label where the recordings have one (then
+    ``correct`` is ``score >= 0.5`` of the score range, only informative)."""
+
+    movement: int | str  # UI-PRMD: 1..10
+    subject: int | str  # UI-PRMD: 1..10
     episode: int  # repetition 1..10
     correct: bool
-    positions: np.ndarray
-    angles: np.ndarray
+    positions: np.ndarray  # (T, V, C)
+    angles: np.ndarray | None  # (T, V, 3) or None
     source: str = ""  # the positions file
+    skeleton: str = "kinect22"  # "kinect22" or a layout of sportlens.skeletons
+    fps: float = 30.0  # UI-PRMD's Kinect v2 rate
+    score: float | None = None  # continuous label (regression) when the data has one
 
     @property
     def label(self) -> int:

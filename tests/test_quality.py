@@ -1,0 +1,306 @@
+"""Learned movement-quality models (issue 7): features, LOSO honesty, training, saving, applying, CLI."""
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sportlens.assess.deviations import Deviation
+from sportlens.assess.loso import (
+    angle_features, evaluate_loso, logistic_baseline, loso_splits, quality_classifier, quality_featurize,
+)
+from sportlens.assess.quality import (
+    STATS, QualitySettings, _summary, apply_quality_model, body_layout, load_labelled_recordings,
+    load_quality_model, normalize_positions, quality_features, save_quality_model, train_quality_model,
+)
+from sportlens.cli import app
+from sportlens.data.ui_prmd import KINECT22_JOINTS, QualitySample
+from sportlens.errors import InputError
+from sportlens.skeletons import get_skeleton
+from sportlens.types import AngleTable, PoseTrack
+
+from conftest import shared_path
+
+importlib.import_module("sportlens.cli.quality")  # registers eval quality / train-quality
+
+FAST = QualitySettings(n_trees=40)
+
+
+# ----------------------------------------------------------------------------- generated data
+def _kinect_pose(depth: float, lean: float, scale: float, offset: np.ndarray) -> np.ndarray:
+    """(22, 3) a crude standing/squatting Kinect skeleton: ``depth`` lowers the hips, ``lean`` the trunk."""
+    p = np.zeros((22, 3))
+    p[0] = [0, 90 - depth, 0]
+    for j, dy in ((1, 25), (2, 50), (3, 60), (4, 70), (5, 80)):
+        p[j] = p[0] + [lean * dy / 80, dy, 0]
+    for side, sx in ((6, 1), (10, -1)):  # collars, arms hanging
+        p[side] = p[2] + [8 * sx, 0, 0]
+        for k in range(1, 4):
+            p[side + k] = p[side] + [4 * sx, -25 * k, 0]
+    for hip, sx in ((14, 1), (18, -1)):
+        p[hip] = p[0] + [10 * sx, 0, 0]
+        p[hip + 1] = p[hip] + [0, -(45 - depth / 2), depth / 2]  # knee forward as hips drop
+        p[hip + 2] = [p[hip][0], 8, 0]
+        p[hip + 3] = p[hip + 2] + [0, 0, 12]
+    return p * scale + offset
+
+
+def _rep(subject: int, correct: bool, rng, frames: int = 30) -> QualitySample:
+    """A squat repetition: correct ones go deep with an upright trunk, incorrect ones stay shallow and lean."""
+    scale = 0.8 + 0.1 * subject + rng.normal(0, 0.02)
+    offset = np.array([rng.normal(0, 30), 0, -235 + rng.normal(0, 20)])
+    depth_max = (40 if correct else 22) + rng.normal(0, 3)
+    lean_max = (3 if correct else 15) + rng.normal(0, 2)
+    phase = np.sin(np.linspace(0, np.pi, frames))  # down and up
+    pos = np.stack([_kinect_pose(depth_max * f, lean_max * f, scale, offset) for f in phase])
+    pos += rng.normal(0, 0.3, pos.shape)
+    ang = rng.normal(0, 1, (frames, 22, 3))
+    ang[:, 15, 0] += 90 * phase * depth_max / 40  # knee flexion channel
+    return QualitySample(1, subject, 0, correct, pos.astype(np.float32), ang.astype(np.float32))
+
+
+def _dataset(subjects=(1, 2, 3, 4, 5), per_class=6, movements=(1,), seed=0) -> list[QualitySample]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for mv in movements:
+        for s in subjects:
+            for k in range(per_class):
+                for c in (True, False):
+                    r = _rep(s, c, rng)
+                    r.movement, r.episode = mv, k + 1
+                    out.append(r)
+    return out
+
+
+# ----------------------------------------------------------------------------- features on exact inputs
+def test_summary_statistics_exact():
+    z = np.array([[0.0], [1.0], [2.0]])
+    mean, std, mn, mx, p10, p50, p90, speed = _summary(z)
+    assert (mean, mn, mx, p50, speed) == (1.0, 0.0, 2.0, 1.0, 1.0)
+    assert std == pytest.approx(np.sqrt(2 / 3)) and p10 == pytest.approx(0.2) and p90 == pytest.approx(1.8)
+    assert len(STATS) == 8
+
+
+def test_body_frame_centres_turns_and_scales():
+    lay = body_layout("kinect22")
+    p = np.zeros((2, 22, 3))
+    p[:, 0] = [5, 1, 7]  # waist
+    p[:, 2] = [5, 3, 7]  # chest 2 above: torso length 2
+    p[:, 14] = [5, 1, 8]  # left hip at +z, right hip at -z: hip line (right - left) along -z
+    p[:, 18] = [5, 1, 6]
+    n = normalize_positions(p, lay)
+    assert np.allclose(n[:, 0], 0) and np.allclose(n[:, 2], [0, 1, 0])
+    assert np.allclose(n[0, 18] - n[0, 14], [1, 0, 0])  # turned: hip line along +x, half a torso apart
+    # 2-D layouts: mid-hip origin, mid-shoulder distance as unit, no rotation
+    sk = get_skeleton("penn13")
+    q = np.zeros((1, sk.num_joints, 2))
+    q[0, sk.index("left_hip")], q[0, sk.index("right_hip")] = [2, 4], [4, 4]
+    q[0, sk.index("left_shoulder")], q[0, sk.index("right_shoulder")] = [2, 0], [4, 0]
+    m = normalize_positions(q, body_layout("penn13"))
+    assert np.allclose(m[0, sk.index("right_hip")], [0.25, 0]) and np.allclose(m[0, sk.index("left_shoulder")],
+                                                                                [-0.25, -1])
+
+
+def test_quality_features_are_start_relative_with_duration():
+    rng = np.random.default_rng(1)
+    s = _rep(1, True, rng, frames=20)
+    x, names = quality_features(s, QualitySettings(start_frames=1))
+    assert len(x) == len(names) == len(STATS) * (22 * 3 + 22 * 3) + 1
+    assert names[-1] == "duration s" and x[-1] == pytest.approx(20 / 30)
+    assert names[0] == "mean waist position x from start" and f"max {KINECT22_JOINTS[15]} angle x from start" in names
+    # shifting and scaling the whole subject does not change any feature
+    moved = QualitySample(1, 1, 0, True, s.positions * 1.3 + np.array([40, 5, -20], np.float32), s.angles)
+    assert np.allclose(quality_features(moved, QualitySettings(start_frames=1))[0], x, atol=1e-5)
+    no_ang, names2 = quality_features(s, QualitySettings(use_angles=False))
+    assert len(names2) == len(STATS) * 66 + 1 and not any(" angle " in n for n in names2)
+    seg, names3 = quality_features(s, QualitySettings(segments=2))
+    assert len(seg) == len(x) + 2 * 132 and names3[-2].startswith("segment 2/2 mean")
+
+
+# ----------------------------------------------------------------------------- LOSO honesty
+def test_loso_never_trains_on_the_held_out_subject():
+    samples = _dataset(subjects=(1, 2, 3, 4), per_class=2)
+    seen: list[tuple[set, set]] = []
+
+    class Spy:
+        def fit(self, x, y):
+            self.train_subjects = set(x[:, 0].astype(int))
+            return self
+
+        def predict_proba(self, x):
+            seen.append((self.train_subjects, set(x[:, 0].astype(int))))
+            return np.tile([0.5, 0.5], (len(x), 1))
+
+    res = evaluate_loso(samples, Spy, lambda s: np.array([s.subject, s.label], float))
+    assert len(seen) == 4
+    for train, test in seen:
+        assert len(test) == 1 and not (train & test) and len(train) == 3
+    assert all(len(v) == len(samples) for v in res.predictions.values())
+    for s, tr, te in loso_splits(["a", "b", "a", "c"]):
+        assert s not in {["a", "b", "a", "c"][i] for i in tr}
+
+
+# ----------------------------------------------------------------------------- learning a real signal
+def test_model_learns_generated_correct_incorrect_signal():
+    samples = _dataset()
+    res = evaluate_loso(samples, quality_classifier(FAST), quality_featurize(FAST))
+    assert res.mean_accuracy >= 0.9 and res.mean_auc >= 0.95
+    # the labels carry the signal: shuffled labels drop to chance
+    rng = np.random.default_rng(0)
+    for s, flip in zip(samples, rng.permutation([True, False] * (len(samples) // 2))):
+        s.correct = bool(flip)
+    shuffled = evaluate_loso(samples, quality_classifier(FAST), quality_featurize(FAST))
+    assert shuffled.mean_auc < 0.8
+
+
+def test_logistic_setting_and_baseline_run():
+    samples = _dataset(subjects=(1, 2, 3), per_class=4)
+    res = evaluate_loso(samples, quality_classifier(QualitySettings(model="logistic")),
+                        quality_featurize(QualitySettings()))
+    assert res.mean_accuracy >= 0.9
+    assert 0 <= evaluate_loso(samples, logistic_baseline, angle_features).mean_accuracy <= 1
+
+
+# ----------------------------------------------------------------------------- saving and applying
+def test_train_save_load_apply_with_deviations(tmp_path):
+    samples = _dataset(subjects=(1, 2, 3, 4), per_class=5)
+    model = train_quality_model(samples, FAST, trained_on="generated")
+    path = save_quality_model(model, tmp_path / "q.pkl")
+    loaded = load_quality_model(path)
+    assert loaded.task == "classification" and list(loaded.movements) == ["1"]
+    rng = np.random.default_rng(7)
+    good = apply_quality_model(path, _rep(6, True, rng))
+    bad = apply_quality_model(path, _rep(6, False, rng))
+    assert good.score > 70 > 30 > bad.score
+    assert bad.deviations and all(isinstance(d, Deviation) and d.severity >= 1 for d in bad.deviations)
+    assert [d.severity for d in bad.deviations] == sorted((d.severity for d in bad.deviations), reverse=True)
+    assert json.dumps(bad.to_dict())
+
+
+def test_regression_on_scores():
+    samples = _dataset(subjects=(1, 2, 3), per_class=4)
+    for s in samples:
+        s.score = 8.0 if s.correct else 3.0
+    model = train_quality_model(samples, FAST)
+    assert model.task == "regression"
+    rng = np.random.default_rng(3)
+    assert apply_quality_model(model, _rep(5, True, rng)).score > apply_quality_model(model, _rep(5, False, rng)).score
+
+
+# ----------------------------------------------------------------------------- a user's own recordings
+def _write_folder(root, n_subjects=3, per_class=4, label_kind="words"):
+    """penn13 2-D clips: correct = deep knee bend, incorrect = shallow; labels.csv as the docs say."""
+    sk = get_skeleton("penn13")
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(n_subjects):
+        for k in range(per_class):
+            for correct in (True, False):
+                depth = (60 if correct else 25) + rng.normal(0, 4)
+                f = np.sin(np.linspace(0, np.pi, 24))[:, None]
+                kp = np.zeros((24, sk.num_joints, 2))
+                base = {"head": (0, -170), "left_shoulder": (-20, -140), "right_shoulder": (20, -140),
+                        "left_elbow": (-25, -110), "right_elbow": (25, -110), "left_wrist": (-25, -80),
+                        "right_wrist": (25, -80), "left_hip": (-12, -90), "right_hip": (12, -90),
+                        "left_knee": (-12, -45), "right_knee": (12, -45), "left_ankle": (-12, 0),
+                        "right_ankle": (12, 0)}
+                for name, (x, y) in base.items():
+                    drop = 0 if "ankle" in name else (depth if "knee" not in name else depth / 2)
+                    kp[:, sk.index(name)] = np.column_stack([np.full(24, x), y + drop * f[:, 0]])
+                kp = kp * (1 + 0.1 * s) + [300 + 20 * s, 400] + rng.normal(0, 0.5, kp.shape)
+                name = f"s{s}_{k}_{int(correct)}"
+                np.savez(root / f"{name}.npz", keypoints=kp, visibility=np.ones(kp.shape[:2], bool),
+                         times=np.arange(24) / 30.0, skeleton=np.array("penn13"))
+                label = ("correct" if correct else "incorrect") if label_kind == "words" else str(9 if correct else 2)
+                rows.append({"clip": name, "label": label, "subject": f"p{s}", "movement": "squat"})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def test_generic_folder_train_and_apply_to_track(tmp_path):
+    folder = _write_folder(tmp_path)
+    samples = load_labelled_recordings(folder)
+    assert len(samples) == 24 and {s.subject for s in samples} == {"p0", "p1", "p2"}
+    assert samples[0].skeleton == "penn13" and samples[0].angles is None and samples[0].score is None
+    res = evaluate_loso(samples, quality_classifier(FAST), quality_featurize(FAST))
+    assert res.mean_accuracy >= 0.9 and "| squat |" in res.table()
+    model = train_quality_model(samples, FAST)
+    clip = np.load(folder / "s1_0_0.npz")
+    track = PoseTrack(clip["keypoints"], np.ones(clip["keypoints"].shape[:2]), clip["times"], "penn13")
+    assert apply_quality_model(model, track).score < 50
+    (tmp_path / "scores").mkdir()
+    scored = load_labelled_recordings(_write_folder(tmp_path / "scores", label_kind="scores"))
+    assert {s.score for s in scored} == {9.0, 2.0} and all(s.correct == (s.score == 9.0) for s in scored)
+
+
+def test_cli_train_and_eval_on_folder(tmp_path):
+    folder = _write_folder(tmp_path)
+    runner = CliRunner()
+    out = tmp_path / "m.pkl"
+    r = runner.invoke(app, ["train-quality", "--dataset", "folder", "--data", str(folder), "--out", str(out),
+                            "--trees", "30"])
+    assert r.exit_code == 0, r.output
+    assert load_quality_model(out).movements["squat"]["n_train"] == 24
+    r = runner.invoke(app, ["eval", "quality", "--dataset", "folder", "--data", str(folder), "--trees", "30",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["learned"]["mean_accuracy"] >= 0.9 and "dtw_baseline" not in res
+    r = runner.invoke(app, ["eval", "quality", "--dataset", "nope", "--data", str(folder)])
+    assert r.exit_code == 2 and "--dataset" in r.output
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    s = _rep(1, True, rng)
+    with pytest.raises(InputError, match="positions must be"):
+        quality_features(QualitySample(1, 1, 0, True, s.positions[:1], None))
+    holes = s.positions.copy()
+    holes[:, :12] = np.nan
+    with pytest.raises(InputError, match="missing"):
+        quality_features(QualitySample(1, 1, 0, True, holes, None, source="clip.npz"))
+    with pytest.raises(InputError, match="both labels"):
+        train_quality_model([_rep(1, True, rng), _rep(2, True, rng)], FAST)
+    with pytest.raises(InputError, match="no labelled"):
+        train_quality_model([], FAST)
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(InputError, match="junk.pkl"):
+        load_quality_model(tmp_path / "junk.pkl")
+    with pytest.raises(InputError, match="not found"):
+        load_quality_model(tmp_path / "none.pkl")
+    model = train_quality_model(_dataset(subjects=(1, 2), per_class=2), FAST)
+    track = PoseTrack(np.zeros((5, 13, 2)), np.ones((5, 13)), np.arange(5) / 30, "penn13")
+    with pytest.raises(InputError, match="3-D Kinect"):
+        apply_quality_model(model, track)
+    with pytest.raises(InputError, match="no movement"):
+        apply_quality_model(model, s, movement=4)
+    angles = AngleTable(np.arange(3) / 30, ("left_knee",), np.zeros((3, 1)), np.zeros((3, 1)), np.zeros((3, 1)))
+    with pytest.raises(InputError, match="joint positions"):
+        apply_quality_model(model, angles)
+    pd.DataFrame({"clip": ["a"], "label": ["correct"], "subject": ["x"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(InputError, match="movement"):
+        load_labelled_recordings(tmp_path)
+    pd.DataFrame({"clip": ["a"], "label": ["great"], "subject": ["x"], "movement": ["m"]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    with pytest.raises(InputError, match="great"):
+        load_labelled_recordings(tmp_path)
+    with pytest.raises(ValueError):
+        QualitySettings(model="svm")
+
+
+# ----------------------------------------------------------------------------- real data
+@pytest.mark.slow
+def test_real_ui_prmd_two_movements_beat_the_baseline():
+    from sportlens.data.ui_prmd import load_ui_prmd
+
+    samples, _ = load_ui_prmd(shared_path("data/ui_prmd"), movements=(2, 4))
+    settings = QualitySettings(n_trees=100)
+    learned = evaluate_loso(samples, quality_classifier(settings), quality_featurize(settings))
+    base = evaluate_loso(samples)
+    assert learned.mean_accuracy > base.mean_accuracy + 0.1 and learned.mean_auc > base.mean_auc + 0.1
+    assert learned.mean_accuracy > 0.8 and learned.mean_auc > 0.9
