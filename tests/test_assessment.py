@@ -95,3 +95,17 @@ def test_unknown_reference_or_quality_model_fails_before_any_pose_work(tmp_path,
     with pytest.raises(InputError, match="no such file"):
         analyze_video(video, tmp_path / "out2", bad_model)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_quality_model_scores_the_track_or_says_why(tmp_path):
+    from sportlens.assess.quality import load_labelled_recordings, save_quality_model, train_quality_model
+    from test_quality import FAST, _write_folder
+
+    (tmp_path / "rec").mkdir()
+    model = train_quality_model(load_labelled_recordings(_write_folder(tmp_path / "rec")), FAST)
+    path = save_quality_model(model, tmp_path / "q.pkl")
+    athlete = squat_track(2.0)  # BlazePose-33: converted to the model's Penn-13 layout
+    a = assess_performance(athlete, compute_angles(athlete), None, quality_model=str(path))
+    assert a.quality is not None and a.quality["score"] is not None and 0 <= a.quality["score"] <= 100
+    assert a.quality["movement"] == "squat"
+    assert "Quality model:" in assessment_section(a.to_dict(), overlay=False)

@@ -185,8 +185,12 @@ _FORECASTERS: dict[tuple[str, str], tuple[object, str | None]] = {}  # (checkpoi
 def _reference(settings: AnalyzeSettings):
     """The reference to compare with (``--reference``), loaded before any pose work; checks the quality model."""
     a = settings.assess
-    if a.quality_model and not Path(a.quality_model).is_file():
-        raise InputError(f"--quality-model {a.quality_model}: no such file (train one with `sportlens train-quality`)")
+    if a.quality_model:
+        if not Path(a.quality_model).is_file():
+            raise InputError(f"--quality-model {a.quality_model}: no such file (train one with `sportlens train-quality`)")
+        from sportlens.assess.quality import load_quality_model
+
+        load_quality_model(a.quality_model)  # a file that is not a quality model fails now, not after the pose
     if not (a.enabled and a.reference):
         return None
     from sportlens.assess.reference import load_reference

@@ -76,7 +76,7 @@ def assess_performance(clean: PoseTrack, angles: AngleTable, actions: ActionTime
     if reference is not None:
         rows += _compare(clean, reference, movement, out)
     if quality_model:
-        rows += _quality(quality_model, clean, angles, out)
+        rows += _quality(quality_model, clean, movement, out)
     coaching = coach(rows, reps if reps.ok else None)
     out.feedback = [item.to_dict() for item in coaching.items]
     return out
@@ -97,9 +97,17 @@ def _compare(clean: PoseTrack, reference, movement: str | None, out: Assessment)
     return list(cmp.deviations)
 
 
-def _quality(path: str, clean: PoseTrack, angles: AngleTable, out: Assessment) -> list[Deviation]:
-    from sportlens.assess.quality import apply_quality_model
+def _quality(path: str, clean: PoseTrack, movement: str | None, out: Assessment) -> list[Deviation]:
+    """The learned model's score; a model that cannot read this track (another layout or movement) gives
+    the reason instead of a score."""
+    from sportlens.assess.quality import apply_quality_model, load_quality_model
 
-    result = apply_quality_model(path, clean, angles)
-    out.quality = result.to_dict()
+    model = load_quality_model(path)
+    try:
+        result = apply_quality_model(model, clean, movement if movement in getattr(model, "movements", ()) else None)
+    except InputError as e:
+        out.quality = {"model": str(path), "score": None, "refused": str(e)}
+        out.notes.append(f"no quality score from {path}: {e}")
+        return []
+    out.quality = {"model": str(path), **result.to_dict()}
     return list(result.deviations)

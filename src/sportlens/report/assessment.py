@@ -90,9 +90,11 @@ def _comparison(cmp: Mapping[str, Any] | None) -> str:
 def _quality(q: Mapping[str, Any] | None) -> str:
     if not q:
         return ""
-    score = q.get("score", q.get("p_correct"))
-    return (f"<p><b>Quality model:</b> {_esc(q.get('verdict', ''))} "
-            f"{_num(score, 2)} <span class=\"hint\">({_esc(q.get('model', ''))})</span></p>")
+    if q.get("score") is None:
+        return f"<p><b>Quality model:</b> no score — {_esc(q.get('refused', 'the model could not read this track'))}</p>"
+    what = "P(correct) x 100" if q.get("task") != "regression" else "predicted score"
+    return (f"<p><b>Quality model: {float(q['score']):.0f}</b> <span class=\"hint\">({what}; "
+            f"{_esc(q.get('model', ''))}, movement {_esc(q.get('movement', ''))})</span></p>")
 
 
 def assessment_section(assessment: Mapping[str, Any] | None, *, overlay: bool) -> str:
