@@ -59,6 +59,48 @@ def test_walker_and_jumper_keep_separate_ids(demo_people):
         assert not np.any(x[np.isfinite(x)] > 1000), f"ID {i} holds the jumper after landing"
 
 
+DOOR = np.array([1484.0, 620.0])  # sports2d_demo.mp4: the background person at the shop door (native px)
+
+
+def frames_at_door(track) -> int:
+    """Frames where ``track`` holds a small pose at the shop door (centre within 80 px of ``DOOR``,
+    joints spanning under 150 px in height: the jumper and the walker are ~370 px tall)."""
+    kp = track.keypoints  # (T, 33, 2)
+    seen = np.isfinite(kp[:, :, 0]).any(axis=1)
+    if not seen.any():
+        return 0
+    centre = np.nanmean(kp[seen], axis=1)  # (S, 2)
+    height = np.nanmax(kp[seen][:, :, 1], axis=1) - np.nanmin(kp[seen][:, :, 1], axis=1)  # (S,)
+    return int(((np.linalg.norm(centre - DOOR, axis=1) < 80) & (height < 150)).sum())
+
+
+@pytest.mark.xfail(strict=True, reason="the bundled BlazePose detector cannot start a track on a ~19 px "
+                   "upper body (measured: see the docstring); strict, so a fix shows up as XPASS")
+def test_small_background_person_is_detected_part_of_the_time(demo_people):
+    """Issue 5's check: "the small background person is detected at least part of the time".
+
+    A person stands at a shop door behind a blue fence (centre ~ (1484, 620) px of 1768x994, only the
+    upper body visible, ~35 px tall = ~19 px at the 960 px the pose runs at) for the whole clip.
+    Passing: a track that is neither the jumper nor the walker holds a pose there (centre within 80 px,
+    joints spanning under 150 px) on at least 10 frames (a third of a second: not a one-frame blip).
+
+    Why it fails today (measured 2026-11-28 on this clip, frames every 10): the detector scores this
+    person >= 0.3 only on squares of 48-64 px around it (2x2/3x3 tiles: <= 0.18; a full-frame pass of
+    48 px tiles = 858 detector runs, 13.8 s, 704 detections >= 0.3 elsewhere); and even from a square
+    centred on the person by hand, the detection's alignment keypoints give ROIs of median 208 px
+    (the body needs ~33 px), so the landmark model lands on the person on 1 of 23 frames (64 px
+    squares; 0 of 23 with 48 or 96 px; a ROI of 2-6 x the detection's box instead: 0-1 of 21). A 33 px
+    ROI placed by hand is then tracked by the landmark model for 29 and 15 frames (starts at frames 120
+    and 180, flag 0.5-0.99): the missing piece is a detector whose boxes fit people this small.
+    """
+    tracks = demo_people.tracking.tracks
+    jumper = demo_people.selection.tracks[0].person_id
+    others = [t for t in tracks if t.person_id != jumper]
+    walker = max(others, key=lambda t: np.isfinite(centre_x(t)).sum()).person_id if others else None
+    best = max([frames_at_door(t) for t in tracks if t.person_id not in (jumper, walker)], default=0)
+    assert best >= 10, f"the background person has a pose on {best} frames"
+
+
 def test_most_active_is_the_jumping_jacks_person(demo_people):
     sel = demo_people.selection
     assert sel.mode == "most-active" and len(sel.tracks) == 1
