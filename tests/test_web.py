@@ -15,7 +15,7 @@ pytest.importorskip("sportlens.store")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from sportlens.store.models import Session  # noqa: E402
+from sportlens.store.models import Analysis, Session  # noqa: E402
 from sportlens.web import WebSettings, create_app  # noqa: E402
 from sportlens.web.auth import TokenStore  # noqa: E402
 from sportlens.web.uploads import UploadRejected, iso_problem, safe_filename, sniff  # noqa: E402
@@ -419,5 +419,123 @@ def test_presenters_render_scores_feedback_and_risk_flags():
          "basis": "observed", "source": "Hewett 2005"}]}})
     assert note.startswith("Screening") and flags[0]["value"] == "12.5°" and flags[0]["rule"] == "knee valgus"
     assert P.risk_flags({"risk_flags": None}) == ("", [])
+    left, right = (SimpleNamespace(metrics={"rom": {"knee": {"rom": r}}}) for r in (120.0, 100.0))
+    assert P.compare_table(left, right)[0]["diff"] == "+20.0"  # left minus right, like the DTW deviations
     assert P.movement({"segments": [{"label": "unknown", "start": 0, "end": 5},
                                     {"label": "squat", "start": 5, "end": 6}]}) == "squat"
+
+
+# --- comparison by DTW (synthetic sessions: keypoints with a known knee angle) ---------------------------------
+
+def _synthetic_analysis(app, athlete_id: int, track, name: str, tmp_path, overlay_key: str | None = None) -> int:
+    """A finished analysis whose stored keypoints.parquet is ``track`` (no video pipeline: the comparison only
+    reads keypoints); ``app`` may be a store. ``overlay_key``: an existing artifact shown as its overlay video.
+    Returns the analysis id."""
+    from sportlens.assess.reference import write_keypoints
+    from sportlens.store.models import AnalysisFile
+
+    store = getattr(getattr(app, "state", None), "store", app)
+    parquet = tmp_path / f"{name}.parquet"
+    write_keypoints(track, parquet)
+    with store.session() as db:
+        video = store.add_artifact(db, f"not decoded: {name}".encode(), "video/mp4")
+        kp = store.add_artifact(db, parquet, "application/vnd.apache.parquet")
+        s = Session(athlete_id=athlete_id, video_key=video.key, original_name=name, size_bytes=video.size,
+                    duration_s=float(track.times[-1]), fps=30.0)
+        db.add(s)
+        db.flush()
+        a = Analysis(session_id=s.id, status="done", settings={}, metrics={}, keypoints_key=kp.key)
+        db.add(a)
+        db.flush()
+        db.add(AnalysisFile(analysis_id=a.id, name="keypoints.parquet", artifact_key=kp.key))
+        if overlay_key:
+            db.add(AnalysisFile(analysis_id=a.id, name="overlay.mp4", artifact_key=overlay_key))
+        return a.id
+
+
+@pytest.fixture
+def squats(app, athlete, tmp_path):
+    """Analyses: "deep" (knee 20° more bent all along, 2 s), "model" (3 s: another tempo), "copy" of the model."""
+    from sportlens.web.comparison import clear_cache
+    from tests.test_reference_compare import squat_track
+
+    clear_cache()
+    return {"deep": _synthetic_analysis(app, athlete, squat_track(2.0, knee_extra=20.0), "deep.mp4", tmp_path),
+            "model": _synthetic_analysis(app, athlete, squat_track(3.0), "model.mp4", tmp_path),
+            "copy": _synthetic_analysis(app, athlete, squat_track(3.0), "copy.mp4", tmp_path)}
+
+
+def _joint_cells(html: str, joint: str) -> list[str]:
+    import re
+
+    row = re.search(rf"<tr><td>{joint}</td>(.*?)</tr>", html, re.S)
+    assert row, f"no row for {joint}"
+    return re.findall(r"<td>(.*?)</td>", row.group(1))
+
+
+def test_compare_aligns_two_sessions_by_dtw_and_reads_the_knee_difference(client, squats):
+    r = client.get(f"/compare?a={squats['deep']}&b={squats['model']}", headers=HTML)
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "No score" not in html
+    score = float(html.split('id="compare-score">')[1].split("<")[0])
+    assert 60 < score < 90  # knee and ankle 20° off (per-joint 50), the rest equal despite 2 s vs 3 s
+    knee = _joint_cells(html, "left knee flexion")  # score, mean |dev|, mean dev, ROM left, ROM right, ...
+    assert float(knee[0]) == pytest.approx(50, abs=1) and float(knee[2]) == pytest.approx(20, abs=0.5)
+    hip = _joint_cells(html, "left hip flexion")
+    assert abs(float(hip[2])) < 0.5 and float(hip[0]) > 95  # tempo differs, shape does not: DTW aligned it
+    assert "Left knee flexion at the bottom was 120°, the reference (model.mp4, " in html  # feedback sentences
+    charts = html.count('<svg class="line-chart aligned"')
+    assert charts == html.count('class="series reference"') == html.count('class="series athlete"') >= 4
+    assert "data-map='[[0.0, 0.0]" in html  # aligned seek map starts at both clips' start
+
+    back = client.get(f"/compare?a={squats['model']}&b={squats['deep']}", headers=HTML).text
+    assert float(_joint_cells(back, "left knee flexion")[2]) == pytest.approx(-20, abs=0.5)  # left minus right
+
+
+def test_compare_with_the_same_movement_scores_100(client, squats):
+    html = client.get(f"/compare?a={squats['copy']}&b={squats['model']}", headers=HTML).text
+    assert 'id="compare-score">100.0<' in html and "No deviation worth telling" in html
+
+
+def test_compare_with_a_stored_reference_uses_its_keypoints(client, squats):
+    ref = client.post(f"/api/analyses/{squats['model']}/reference", json={"name": "Coach squat", "movement": "squat"})
+    assert ref.status_code == 201, ref.text
+    html = client.get(f"/compare?a={squats['deep']}&ref={ref.json()['id']}", headers=HTML).text
+    assert "reference: Coach squat" in html and "the reference (Coach squat) reaches 100°" in html
+
+
+def test_a_refused_comparison_shows_the_reason_not_a_score(app, client, athlete, squats, tmp_path, monkeypatch):
+    from sportlens.web import comparison
+    from tests.test_reference_compare import squat_track
+
+    gappy = squat_track(3.0)
+    gappy.keypoints[40:57, :, :] = np.nan  # the person lost for 0.57 s (81% of frames seen): too long to invent
+    gap = _synthetic_analysis(app, athlete, gappy, "gap.mp4", tmp_path)
+    html = client.get(f"/compare?a={gap}&b={squats['model']}", headers=HTML).text
+    assert 'id="compare-refused"' in html and "is missing for 0.57 s in a row" in html
+    assert "compare-score" not in html and "Traceback" not in html
+    with app.state.store.session() as db:  # an analysis without keypoints (nobody tracked)
+        db.get(Analysis, squats["copy"]).keypoints_key = None
+    html = client.get(f"/compare?a={squats['copy']}&b={squats['model']}", headers=HTML).text
+    assert "No score: the left session has no stored keypoints" in html
+    monkeypatch.setattr(comparison, "MAX_CELLS", 60 * 90 - 1)  # the web page's bound on the DTW matrix
+    html = client.get(f"/compare?a={squats['deep']}&b={squats['model']}", headers=HTML).text
+    assert "No score: 60 x 90 frames is too long to align here" in html
+    with app.state.store.session() as db:  # a file lost from the data folder (store verify lists it)
+        app.state.store.artifacts.path(db.get(Analysis, squats["model"]).keypoints_key).unlink()
+    html = client.get(f"/compare?a={squats['deep']}&b={squats['model']}", headers=HTML).text
+    assert "No score: a stored keypoints file is missing" in html and str(tmp_path) not in html
+
+
+def test_comparisons_are_cached_per_pair(client, squats, monkeypatch):
+    import sportlens.assess.compare as compare_module
+
+    calls = []
+    real = compare_module.compare_tracks
+    monkeypatch.setattr(compare_module, "compare_tracks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for _ in range(3):
+        assert client.get(f"/compare?a={squats['deep']}&b={squats['model']}", headers=HTML).status_code == 200
+    assert len(calls) == 1
+    client.get(f"/compare?a={squats['copy']}&b={squats['model']}", headers=HTML)
+    assert len(calls) == 2

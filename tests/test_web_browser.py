@@ -3,7 +3,8 @@
 A coach's path: log in with the printed token, add an athlete, drop a non-video (refused in the browser),
 upload a real video (first 2 s), watch the job finish, open the analysis (the video plays, the plots render,
 a click on the plot seeks the video), upload the next 2 s and make them a reference, then the athlete's
-progress chart, two sessions side by side and a session beside the reference.
+progress chart, two sessions side by side and a session beside the reference (DTW comparison: score, aligned
+curves that seek both videos, or the reason it was refused).
 Screenshots go to $SPORTLENS_TEST_ARTIFACTS (else the test's tmp folder).
 """
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _upload(page, video: Path, start: str, end: str):
     page.wait_for_url(re.compile(r"/(jobs|analyses)/\d+$"), timeout=60_000)
 
 
-def test_coach_uploads_watches_and_reads_an_analysis(playwright, server, demo_video, artifacts):
+def test_coach_uploads_watches_and_reads_an_analysis(playwright, server, demo_video, artifacts, tmp_path):
     base, token = server
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
     problems: list[str] = []
@@ -159,20 +160,66 @@ def test_coach_uploads_watches_and_reads_an_analysis(playwright, server, demo_vi
         for box in page.locator(".compare-pick").all():
             box.check()
         page.click("#compare-button")
-        page.wait_for_selector("#compare-chart[data-ready='1']")
-        assert page.locator("#compare-chart path.series").count() == 2
+        page.wait_for_load_state()
         assert page.locator("video.compare-video").count() == 2
+        _check_comparison(page)
         page.screenshot(path=str(artifacts / "5_compare.png"), full_page=True)
         assert first.rsplit("/", 1)[1] in page.url
 
         page.goto(first)
         page.click("text=Compare with this reference")
-        page.wait_for_selector("#compare-chart[data-ready='1']")
-        assert "reference:" in page.inner_text("#compare-chart")  # the legend names the reference
+        page.wait_for_load_state()
+        assert "reference:" in page.inner_text("#comparison h2")  # the heading names the reference
+        _check_comparison(page)
         page.screenshot(path=str(artifacts / "6_compare_reference.png"), full_page=True)
+
+        # The demo's clips are refused (see _check_comparison): two synthetic squats (knee 20° deeper, another
+        # tempo) stored beside them, with the demo's overlay as their video, show the scored view.
+        deep, model = _synthetic_squats(tmp_path / "data", int(athlete_url.rsplit("/", 1)[1]), tmp_path)
+        page.goto(f"{base}/compare?a={deep}&b={model}")
+        _check_comparison(page, scored=True)
+        assert 60 < float(page.inner_text("#compare-score")) < 90
+        assert "Left knee flexion at the bottom was 120°" in page.inner_text("#compare-feedback")
+        page.screenshot(path=str(artifacts / "7_compare_aligned.png"), full_page=True)
     finally:
         browser.close()
     assert problems == []  # no script error, no CSP violation, nothing fetched from outside
+
+
+def _synthetic_squats(data_dir: Path, athlete_id: int, tmp_path: Path) -> tuple[int, int]:
+    """Two finished analyses from known squat tracks (tests/test_reference_compare.py) in the server's store."""
+    from sqlalchemy import select
+
+    from sportlens.store import Analysis, open_store
+    from tests.test_reference_compare import squat_track
+    from tests.test_web import _synthetic_analysis
+
+    with open_store(data_dir=data_dir, migrate=False) as store:
+        with store.session() as db:
+            overlay = db.scalars(select(Analysis.overlay_key).where(Analysis.overlay_key.is_not(None))).first()
+        return (_synthetic_analysis(store, athlete_id, squat_track(2.0, knee_extra=20.0), "deep.mp4", tmp_path,
+                                    overlay),
+                _synthetic_analysis(store, athlete_id, squat_track(3.0), "model.mp4", tmp_path, overlay))
+
+
+def _check_comparison(page, scored: bool = False) -> None:
+    """The DTW comparison: a score, per-joint rows and aligned curves (two per joint) that seek both videos
+    when clicked; or, for pieces it cannot score (the demo's two clips are refused: the athlete turns from a
+    side view to the camera), the reason."""
+    if not scored and page.locator("#compare-refused").count():
+        assert page.inner_text("#compare-refused").startswith("No score: ")
+        return
+    charts = page.locator("#compare-chart svg.aligned")
+    assert charts.count() >= 1 and 0 <= float(page.inner_text("#compare-score")) <= 100
+    assert page.locator("#compare-chart path.series").count() == 2 * charts.count()
+    assert page.locator("#compare-joints tbody tr").count() == charts.count()
+    lengths = page.eval_on_selector_all("#compare-chart path.series", "ps => ps.map(p => p.getAttribute('d').length)")
+    assert min(lengths) > 50  # drawn, not empty
+    _until(page, "[...document.querySelectorAll('video.compare-video')].every(v => v.readyState >= 1)")
+    box = charts.first.bounding_box()  # click() scrolls the chart into view first (it is below the fold)
+    charts.first.click(position={"x": box["width"] * 0.6, "y": box["height"] / 2})  # seek both, aligned
+    _until(page, "[...document.querySelectorAll('video.compare-video')].every(v => v.currentTime > 0.3)")
+    assert charts.first.locator("line.cursor").get_attribute("visibility") == "visible"
 
 
 def _watch_job(page, timeout_s: float = 240.0) -> list[str]:

@@ -10,7 +10,7 @@ import importlib
 from sportlens.cli._common import app
 
 # Each module registers its commands on import; a new command group is a new module named here.
-COMMAND_MODULES = ("analyze", "train", "evaluate", "dataset", "reference", "serve", "batch", "quality")
+COMMAND_MODULES = ("analyze", "train", "evaluate", "dataset", "reference", "serve", "batch", "quality", "store")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"sportlens.cli.{_name}")
 

@@ -178,7 +178,8 @@ def _finite(v: Any) -> float | None:
 
 
 def compare_table(a, b) -> list[dict]:
-    """Key numbers of two analyses with their difference (b - a)."""
+    """Key numbers of two analyses with their difference (a - b): left minus right, the athlete minus the
+    model, the sign the DTW comparison's deviations use on the same page."""
     rows = []
     ma, mb = a.metrics or {}, b.metrics or {}
     for name in sorted(set(ma.get("rom") or {}) & set(mb.get("rom") or {})):
@@ -193,7 +194,7 @@ def compare_table(a, b) -> list[dict]:
 
 def _diff_row(name: str, a: Any, b: Any) -> dict:
     fa, fb = _finite(a), _finite(b)
-    diff = fb - fa if fa is not None and fb is not None else None
+    diff = fa - fb if fa is not None and fb is not None else None
     return {"name": name, "a": number(fa), "b": number(fb),
             "diff": ("+" if diff and diff > 0 else "") + number(diff) if diff is not None else "—",
             "cls": "" if diff is None or abs(diff) < 1e-9 else ("up" if diff > 0 else "down")}

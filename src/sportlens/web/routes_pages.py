@@ -160,11 +160,17 @@ def _analysis_context(a) -> dict:
 @router.get("/compare")
 def compare_page(request: Request, a: int = Query(...), b: int | None = Query(None),
                  ref: int | None = Query(None, description="a reference instead of b")):
-    """Two sessions side by side (``a`` and ``b``), or a session and a reference (``a`` and ``ref``)."""
+    """Two sessions side by side (``a`` and ``b``), or a session and a reference (``a`` and ``ref``).
+
+    ``a`` is compared with the other side by DTW (``web.comparison``): score, per-joint table, aligned curves
+    and feedback, or the reason the comparison was refused; the key-number table stays as before."""
+    from sportlens.web.comparison import compare_view
+
     who = access.caller(request)
     if (b is None) == (ref is None):
         raise HTTPException(422, "Give two analyses (a and b) or an analysis and a reference (a and ref)")
-    with request.app.state.store.session() as db:
+    store = request.app.state.store
+    with store.session() as db:
         reference = access.reference(db, ref) if ref is not None else None
         pair = [access.analysis(db, who, a), access.analysis(db, who, reference.analysis_id if reference else b)]
         for row in pair:
@@ -174,10 +180,15 @@ def compare_page(request: Request, a: int = Query(...), b: int | None = Query(No
         if reference is not None:
             sides[1]["label"] = f"reference: {reference.name}"
         table = P.compare_table(*pair)
+        other_key = (reference.keypoints_key or pair[1].keypoints_key) if reference else pair[1].keypoints_key
+        keys, movement = (pair[0].keypoints_key, other_key), reference.movement if reference else ""
+        # the name feedback sentences cite: "the reference (run2.mp4, 2026-05-01 10:00) reaches 100°"
+        name = reference.name if reference else f"{sides[1]['filename']}, {sides[1]['recorded']}"
     if sides[0]["label"] == sides[1]["label"]:  # same athlete and time: tell them apart by the clip
         for side in sides:
             side["label"] += f" ({side['clip']})"
-    return _render(request, "compare.html", sides=sides, table=table)
+    aligned = compare_view(store, *keys, name=name, movement=movement)  # outside the transaction: CPU work
+    return _render(request, "compare.html", sides=sides, table=table, cmp=aligned)
 
 
 def _side(a) -> dict:
