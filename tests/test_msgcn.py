@@ -133,3 +133,19 @@ def test_predictor_from_checkpoint(tmp_path):
     # a fresh model predicts zero velocity (f_pred starts at 0): the last observed pose, in pixels
     np.testing.assert_allclose(out[1:, 0], obs[1:, -1], atol=1e-3)
     assert fc(obs[:, -1:], 16).shape == (4, 16, 13, 2)  # protocol A: one observed pose
+
+
+def test_edge_inference_equals_the_literal_eq9_pair_mlp():
+    """The factorised EdgeInference is the same function as f applied to every (v_i, v_j - v_i) pair."""
+    from sportlens.models.msgcn import EdgeInference, graph_mix
+
+    torch.manual_seed(0)
+    e = EdgeInference(8)
+    v = torch.randn(3, 6, 8)  # (B, M, D)
+    M = v.shape[1]
+    vi = v.unsqueeze(2).expand(-1, -1, M, -1)  # (B, M, M, D)
+    vj = v.unsqueeze(1).expand(-1, M, -1, -1)  # (B, M, M, D)
+    r = e.f(torch.cat([vi, vj - vi], -1)).sum(2)  # (B, M, D)
+    torch.testing.assert_close(e(v), e.g(torch.cat([v, r], -1)), atol=1e-5, rtol=1e-5)
+    a, x = torch.randn(6, 6), torch.randn(2, 4, 6, 5)
+    torch.testing.assert_close(graph_mix(a, x), torch.matmul(a, x), atol=1e-5, rtol=1e-5)

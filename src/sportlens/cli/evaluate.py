@@ -19,8 +19,9 @@ def eval_forecast(
                                                         "B: 10 observed frames, the next 16 at the native rate."),
     data: Optional[Path] = typer.Option(None, "--data", help="Penn Action folder holding labels/. "
                                                              "Default: shared/data/penn_action."),
-    model: str = typer.Option("", "--model", help="zero (repeat the last pose), constvel, or the model name "
-                                                  "of --checkpoint. Default: zero without a checkpoint."),
+    model: str = typer.Option("", "--model", help="zero (repeat the last pose), constvel, msgcn (the model "
+                                                  "shipped with sportlens, the default), or the model name of "
+                                                  "--checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A trained forecaster (msgcn)."),
     as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON."),
 ) -> None:
@@ -32,7 +33,7 @@ def eval_forecast(
     if root is None:
         err.print("[bold red]error:[/] no --data given and no shared/data/penn_action found", highlight=False)
         raise typer.Exit(2)
-    predictor = _run(lambda: make_predictor(model or ("" if checkpoint else "zero"), checkpoint))
+    predictor = _run(lambda: make_predictor(model, checkpoint))
     res = _run(lambda: evaluate_on_penn(root, protocol, predictor))
     if as_json:
         typer.echo(json.dumps(to_jsonable(res), indent=2))

@@ -20,19 +20,29 @@ BASELINES: dict[str, Predictor] = {"zero": zero_velocity, "constvel": constant_v
 PROTOCOLS = {"A": protocol_a_windows, "B": protocol_b_windows}
 
 
-def make_predictor(model: str, checkpoint: str | Path | None = None) -> Predictor:
-    """A baseline by name, or a trained forecaster from ``checkpoint`` (its model name must match)."""
+def make_predictor(model: str = "msgcn", checkpoint: str | Path | None = None) -> Predictor:
+    """A baseline by name, or a trained forecaster from ``checkpoint`` (its model name must match).
+
+    Without a checkpoint, ``model`` ``"msgcn"`` (or ``""``) loads the forecaster shipped inside the package
+    (``sportlens/assets/forecast_msgcn_penn13.pt``, see its model card next to it).
+    """
+    from sportlens.forecast.training import SHIPPED_CHECKPOINT, Forecaster
+
+    if checkpoint is None and model in ("", "msgcn"):
+        if not SHIPPED_CHECKPOINT.is_file():
+            raise InputError(f"the shipped forecaster {SHIPPED_CHECKPOINT} is missing: reinstall sportlens, or "
+                             f"give --checkpoint PATH or --model {'|'.join(BASELINES)}")
+        checkpoint = SHIPPED_CHECKPOINT
     if checkpoint is not None:
         from sportlens.engine.checkpoint import load_checkpoint
-        from sportlens.forecast.training import MsgcnForecaster
 
         name = load_checkpoint(checkpoint)["model_name"]
         if model not in ("", name):
             raise InputError(f"{checkpoint}: holds a {name!r} model, not {model!r}")
-        return MsgcnForecaster(checkpoint)
+        return Forecaster(checkpoint)
     if model not in BASELINES:
-        raise InputError(f"--model {model!r}: use {', '.join(BASELINES)}, or give a trained forecaster with "
-                         "--checkpoint (no forecasting model ships with sportlens yet)")
+        raise InputError(f"--model {model!r}: use {', '.join(BASELINES)} or msgcn (shipped), or give a trained "
+                         "forecaster with --checkpoint")
     return BASELINES[model]
 
 

@@ -52,6 +52,8 @@ from __future__ import annotations
 from . import (  # noqa: F401  (registers the models)
     c3d_attn, cnn_lstm, ensemble, hicnn_psta, lstm_attn, mhssa, msgcn, psta, sportnet, stgcn, tcn, two_stream, yolo,
 )
+from . import seq2seq  # noqa: F401,E402  (GRU seq2seq forecaster, issue 6)
+from . import trajgcn  # noqa: F401,E402  (DCT + GCN forecaster, issue 6)
 from ._common import DetectorModel, ForecastModel, SkeletonModel, VideoModel
 from .registry import create_model, list_models, register_model
 
