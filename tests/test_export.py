@@ -1,6 +1,7 @@
 """ONNX export of every registered model, checked in ONNX Runtime (fast, CPU)."""
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import torch
 from sportlens.engine.checkpoint import save_checkpoint
 from sportlens.engine.export import export_onnx
 from sportlens.models import create_model, list_models
+from sportlens.models.registry import model_entrypoint
 
 # Small sizes keep the export fast; a model missing here is exported at its defaults.
 SMALL: dict[str, dict] = {
@@ -22,16 +24,20 @@ SMALL: dict[str, dict] = {
     "two_stream": dict(image_size=32, num_frames=2, width=8, flow_stack=2),
     "hicnn_psta": dict(image_size=32, num_frames=2, width=16, heatmap_size=8),
     "yolov5s_cbam": dict(image_size=64, width=0.125, depth=0.33, swin=True),
-    "msgcn": dict(hidden=16),
+    "msgcn": dict(hidden=16), "seq2seq": dict(hidden=16), "trajgcn": dict(hidden=16, blocks=1),
 }
-NO_CLASSES = {"msgcn"}  # pose forecasters (ForecastModel) take no num_classes
+
+
+def takes_classes(name: str) -> bool:
+    """Classifiers take num_classes; pose forecasters (ForecastModel) do not."""
+    return "num_classes" in inspect.signature(model_entrypoint(name)).parameters
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def checkpoint(tmp_path, name):
-    kw = {**({} if name in NO_CLASSES else {"num_classes": 4}), **SMALL.get(name, {})}
+    kw = {**({"num_classes": 4} if takes_classes(name) else {}), **SMALL.get(name, {})}
     torch.manual_seed(0)
     model = create_model(name, **kw)
     return save_checkpoint(tmp_path / f"{name}.pt", model_name=name, model_kwargs=kw, model=model,
