@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 from dataclasses import replace
@@ -177,8 +178,19 @@ def launch(fn: Callable[..., Any], args: Sequence[Any], nproc: int, *, backend: 
 
 def _rank_main(local_rank: int, env: dict[str, str], backend: str, fn: Callable[..., Any], args: tuple) -> None:
     os.environ.update(env, RANK=str(local_rank), LOCAL_RANK=str(local_rank))
-    with process_group(backend):
-        fn(*args)
+    try:
+        with process_group(backend):
+            fn(*args)
+    except RuntimeError as e:
+        # A rank whose peer died sees only "Connection closed by peer" in its next collective. mp.spawn
+        # reports the first rank to exit, so let the rank with the real error exit first.
+        if _PEER_LOST.search(str(e)):
+            time.sleep(PEER_LOST_DELAY_S)
+        raise
+
+
+_PEER_LOST = re.compile(r"Connection closed by peer|Connection reset by peer|remote worker crash", re.I)
+PEER_LOST_DELAY_S = 3.0
 
 
 def free_port() -> int:
