@@ -52,7 +52,7 @@ def _filtered_native_stderr():
             os.dup2(real, 2)
             os.close(real)
             err.file.close()
-            err.file = sys.stderr
+            err.file = None  # back to whatever sys.stderr is when it next writes (not the stream of today)
             sink.seek(0)
             for line in sink:
                 if not _NATIVE_NOISE.match(line):
