@@ -218,7 +218,9 @@ def _check_comparison(page, scored: bool = False) -> None:
     _until(page, "[...document.querySelectorAll('video.compare-video')].every(v => v.readyState >= 1)")
     box = charts.first.bounding_box()  # click() scrolls the chart into view first (it is below the fold)
     charts.first.click(position={"x": box["width"] * 0.6, "y": box["height"] / 2})  # seek both, aligned
-    _until(page, "[...document.querySelectorAll('video.compare-video')].every(v => v.currentTime > 0.3)")
+    # A seek fetches byte ranges from a server that may still be analysing the other upload: on a loaded
+    # 2-core machine that took over 30 s once, so this wait is longer than the others.
+    _until(page, "[...document.querySelectorAll('video.compare-video')].every(v => v.currentTime > 0.3)", 90.0)
     assert charts.first.locator("line.cursor").get_attribute("visibility") == "visible"
 
 
