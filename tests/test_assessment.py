@@ -92,7 +92,7 @@ def test_unknown_reference_or_quality_model_fails_before_any_pose_work(tmp_path,
     with pytest.raises(InputError, match="unknown reference 'nope'"):
         analyze_video(video, tmp_path / "out", bad_ref)
     bad_model = AnalyzeSettings(assess=AssessSettings(quality_model=str(tmp_path / "missing.pt")))
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="quality model not found"):
         analyze_video(video, tmp_path / "out2", bad_model)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 

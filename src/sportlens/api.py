@@ -68,7 +68,7 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before minutes of work, not after
     forecaster = _forecaster(settings) if settings.forecast.enabled else None  # a bad checkpoint fails now
-    reference = _reference(settings)  # an unknown reference or quality model fails now too
+    assessors = _assessors(settings)  # an unknown reference or quality model fails now too
     span = _span(info.duration, settings.start, settings.end)
     progress.stage("pose", int(round(span * info.fps)) if span and info.fps else None)
     people = None
@@ -103,7 +103,7 @@ def analyze_video(video: str | Path, out_dir: str | Path | None = None,
         _forecast(analysis, settings, forecaster)
         t = clock.lap("forecast", t)
     if settings.assess.enabled and clean.detected_frames().any():
-        _assess(analysis, settings, reference)
+        _assess(analysis, assessors)
         t = clock.lap("assessment", t)
     if out_dir is not None:
         _write_outputs(analysis, Path(out_dir), settings, progress, clock)
@@ -178,34 +178,38 @@ def _predict_video(video: str | Path, clean: PoseTrack, settings: AnalyzeSetting
                                            explain_frames=rs.explain_frames)
 
 
-# ---- forecasting + risk flags (issue 6) -------------------------------------------------------------
-_FORECASTERS: dict[tuple[str, str], tuple[object, str | None]] = {}  # (checkpoint, fallback) -> loaded
-
-
-def _reference(settings: AnalyzeSettings):
-    """The reference to compare with (``--reference``), loaded before any pose work; checks the quality model."""
+# ---- assessment (reps, phases, reference, quality model, feedback) ----------------------------------
+def _assessors(settings: AnalyzeSettings) -> tuple[object | None, object | None]:
+    """(reference, quality model) named by the settings, loaded before any pose work: a wrong name or file
+    fails in a second, not after minutes of pose estimation."""
     a = settings.assess
+    if not a.enabled:
+        return None, None
+    reference = quality = None
+    if a.reference:
+        from sportlens.assess.reference import load_reference
+
+        reference = load_reference(a.reference, a.library or None)
     if a.quality_model:
-        if not Path(a.quality_model).is_file():
-            raise InputError(f"--quality-model {a.quality_model}: no such file (train one with `sportlens train-quality`)")
         from sportlens.assess.quality import load_quality_model
 
-        load_quality_model(a.quality_model)  # a file that is not a quality model fails now, not after the pose
-    if not (a.enabled and a.reference):
-        return None
-    from sportlens.assess.reference import load_reference
-
-    return load_reference(a.reference, a.library or None)
+        quality = load_quality_model(a.quality_model)
+    return reference, quality
 
 
-def _assess(analysis: Analysis, settings: AnalyzeSettings, reference) -> None:
+def _assess(analysis: Analysis, assessors: tuple[object | None, object | None]) -> None:
     """Reps, phases, reference comparison, quality model and feedback (``assess.pipeline``)."""
     from sportlens.assess.pipeline import assess_performance
 
+    reference, quality = assessors
     result = assess_performance(analysis.clean, analysis.angles, analysis.actions, reference=reference,
-                                quality_model=settings.assess.quality_model)
+                                quality_model=quality)
     analysis.assessment = result.to_dict()
     analysis.warnings.extend(result.notes)
+
+
+# ---- forecasting + risk flags (issue 6) -------------------------------------------------------------
+_FORECASTERS: dict[tuple[str, str], tuple[object, str | None]] = {}  # (checkpoint, fallback) -> loaded
 
 
 def _forecaster(settings: AnalyzeSettings):

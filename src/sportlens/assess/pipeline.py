@@ -62,8 +62,9 @@ def main_movement(actions: ActionTimeline | None) -> str | None:
 
 
 def assess_performance(clean: PoseTrack, angles: AngleTable, actions: ActionTimeline | None = None, *,
-                       reference=None, quality_model: str = "") -> Assessment:
-    """Steps 1-5 of the module docstring. ``reference``: a loaded ``assess.reference.Reference`` or None."""
+                       reference=None, quality_model=None) -> Assessment:
+    """Steps 1-5 of the module docstring. ``reference``: a loaded ``assess.reference.Reference`` or None;
+    ``quality_model``: a loaded ``assess.quality.QualityModel``, its file, or None."""
     movement = main_movement(actions)
     reps = count_reps(angles, settings=settings_for(movement))
     events = [e.to_dict() for e in rep_events(reps)] if reps.ok else []
@@ -75,7 +76,7 @@ def assess_performance(clean: PoseTrack, angles: AngleTable, actions: ActionTime
         out.events += [e.to_dict() for e in swing.events] if swing.ok else []
     if reference is not None:
         rows += _compare(clean, reference, movement, out)
-    if quality_model:
+    if quality_model is not None and quality_model != "":
         rows += _quality(quality_model, clean, movement, out)
     coaching = coach(rows, reps if reps.ok else None)
     out.feedback = [item.to_dict() for item in coaching.items]
@@ -97,12 +98,13 @@ def _compare(clean: PoseTrack, reference, movement: str | None, out: Assessment)
     return list(cmp.deviations)
 
 
-def _quality(path: str, clean: PoseTrack, movement: str | None, out: Assessment) -> list[Deviation]:
+def _quality(model_or_path, clean: PoseTrack, movement: str | None, out: Assessment) -> list[Deviation]:
     """The learned model's score; a model that cannot read this track (another layout or movement) gives
     the reason instead of a score."""
-    from sportlens.assess.quality import apply_quality_model, load_quality_model
+    from sportlens.assess.quality import QualityModel, apply_quality_model, load_quality_model
 
-    model = load_quality_model(path)
+    model = model_or_path if isinstance(model_or_path, QualityModel) else load_quality_model(model_or_path)
+    path = f"trained on {model.trained_on}" if isinstance(model_or_path, QualityModel) else str(model_or_path)
     try:
         result = apply_quality_model(model, clean, movement if movement in getattr(model, "movements", ()) else None)
     except InputError as e:
