@@ -6,7 +6,8 @@ Run: .venv/bin/python benchmarks/bench_recognition.py [--models tcn,stgcn,mhssa@
      .venv/bin/python benchmarks/bench_recognition.py --models tcn,tcn_global --seeds 3
 
 ``--seeds N`` trains every listed model with seeds 0..N-1 and writes bench_recognition_seeds.md: per-seed
-test top-1 and tennis_forehand accuracy, mean +- std, and the N-seed ensemble (mean of probabilities);
+test top-1 and tennis_forehand accuracy, mean +- std, the N-seed ensemble (mean of probabilities) and the
+first two models paired seed by seed (sum of probabilities: two encodings, one training each);
 one seed's number alone says little here (seed-to-seed spread is up to 1.3 points).
 
 Protocol: official Penn Action split, ground-truth joints, person box from the joints (as on video);
@@ -238,9 +239,10 @@ def seed_study(specs: list[str], n: int) -> str:
     from sportlens.engine.tasks import ClassificationTask
 
     out = ["| model | seed | top-1 | tennis_forehand | train s |", "|---|---|---:|---:|---:|"]
+    by_spec: dict[str, list[np.ndarray]] = {}
     for spec in specs:
         name, *overrides = spec.split("@")
-        probs, accs = [], []
+        probs, accs = by_spec.setdefault(spec, []), []
         for seed in range(n):
             run, m = train_model(name, [*overrides, f"fit.seed={seed}", f"name={name}-seed{seed}"])
             ckpt = load_checkpoint(run / "best.pt")
@@ -258,6 +260,14 @@ def seed_study(specs: list[str], n: int) -> str:
         pred = np.mean(probs, axis=0).argmax(1)
         out.append(f"| {spec} | mean +- std | {np.mean(accs):.4f} +- {np.std(accs):.4f} | | |")
         out.append(f"| {spec} | ensemble of {n} | {(pred == y).mean():.4f} | {(pred[y == tf] == tf).mean():.3f} | |")
+    if len(specs) >= 2:  # the first two models paired seed by seed: two encodings, one seed each
+        a, b = specs[:2]
+        accs = []
+        for seed, (pa, pb) in enumerate(zip(by_spec[a], by_spec[b])):
+            pred = (pa + pb).argmax(1)
+            accs.append(float((pred == y).mean()))
+            out.append(f"| {a} + {b} | {seed} | {accs[-1]:.4f} | {(pred[y == tf] == tf).mean():.3f} | sum of both |")
+        out.append(f"| {a} + {b} | mean +- std | {np.mean(accs):.4f} +- {np.std(accs):.4f} | | |")
     return "\n".join(["# bench_recognition: seed study (Penn Action, GT joints, official split)", "",
                       f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
                       f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
