@@ -109,3 +109,15 @@ def test_quality_model_scores_the_track_or_says_why(tmp_path):
     assert a.quality is not None and a.quality["score"] is not None and 0 <= a.quality["score"] <= 100
     assert a.quality["movement"] == "squat"
     assert "Quality model:" in assessment_section(a.to_dict(), overlay=False)
+
+
+def test_phase_strip_places_ticks_on_the_timeline_axis():
+    from sportlens.report.assessment import phase_strip
+
+    a = {"events": [{"name": "start", "time_s": 1.0, "rep": 1, "source": "reps"},
+                    {"name": "bottom", "time_s": 2.0, "rep": 1, "source": "reps"},
+                    {"name": "impact", "time_s": 9.0, "source": "swing"}]}  # outside 0..4 s: left out
+    html = phase_strip(a, 0.0, 4.0)
+    assert html.count('class="tick"') == 1 and html.count('class="tick key"') == 1
+    assert 'left:25.00%' in html and 'left:50.00%' in html and "bottom (rep 1) 2.00 s" in html
+    assert phase_strip({"events": []}, 0.0, 4.0) == "" and phase_strip(None, 0.0, 4.0) == ""

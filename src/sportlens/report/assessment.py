@@ -97,6 +97,28 @@ def _quality(q: Mapping[str, Any] | None) -> str:
             f"{_esc(q.get('model', ''))}, movement {_esc(q.get('movement', ''))})</span></p>")
 
 
+def phase_strip(assessment: Mapping[str, Any] | None, t0: float, span: float) -> str:
+    """Ticks under the action timeline at each key moment (rep start/end thin, extremes and swing events
+    bold), on the same time axis; hover shows the event, a click opens the overlay there."""
+    events = (assessment or {}).get("events") or []
+    if not events or span <= 0:
+        return ""
+    ticks = []
+    for e in events:
+        x = 100.0 * (float(e["time_s"]) - t0) / span
+        if not 0.0 <= x <= 100.0:
+            continue
+        key = e.get("source") == "swing" or e.get("name") not in ("start", "end")
+        label = f"{e['name']}{' (rep ' + str(e['rep']) + ')' if e.get('rep') else ''} {float(e['time_s']):.2f} s"
+        ticks.append(f'<a class="tick{" key" if key else ""}" style="left:{x:.2f}%" title="{_esc(label)}" '
+                     f'href="overlay.mp4#t={float(e["time_s"]):.2f}"></a>')
+    if not ticks:
+        return ""
+    return (f'<div class="phases" aria-label="key moments">{"".join(ticks)}</div>'
+            '<p class="hint">Below the movements: the key moments of each repetition (bold: the deepest or highest '
+            "point; swings: address, top, impact, finish). Hover for the time, click to open the overlay there.</p>")
+
+
 def assessment_section(assessment: Mapping[str, Any] | None, *, overlay: bool) -> str:
     """The section's HTML, or "" when assessment did not run."""
     if not assessment:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from sportlens import __version__
-from sportlens.report.assessment import assessment_section
+from sportlens.report.assessment import assessment_section, phase_strip
 from sportlens.report.draw import render_overlay_frame
 from sportlens.report.plots import (
     JOINT_GROUPS,
@@ -314,7 +314,7 @@ def _actions(analysis: Analysis) -> str:
     return ('<section><h2>Recognised movements</h2><p class="hint">Sliding windows classified by '
             f'{esc(tl.model)}; "unknown" where no trained movement is confident enough (it knows 15 Penn Action '
             'sports movements, nothing else).</p>'
-            f'<div class="timeline">{"".join(blocks)}</div>'
+            f'<div class="timeline">{"".join(blocks)}</div>{phase_strip(analysis.assessment, t0, span)}'
             '<table class="rom"><thead><tr><th>time</th><th>movement</th><th>confidence</th><th>top 3</th></tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
 
@@ -690,6 +690,9 @@ def render_html(analysis: Analysis, key_frames: KeyFrames | Callable[[], KeyFram
 
 
 CSS = """
+.phases{position:relative;height:22px;margin:-8px 0 14px;border-radius:6px;background:#eef0f3}
+.phases .tick{position:absolute;top:2px;bottom:2px;width:2px;margin-left:-1px;background:#8a94a3}
+.phases .tick.key{width:4px;margin-left:-2px;background:#0072b2}
 ol.feedback li{margin:4px 0}ol.feedback a,ul.events a{text-decoration:none}
 ul.events{columns:3;font-size:14px}@media (max-width:600px){ul.events{columns:1}}
 .timeline{display:flex;height:34px;border-radius:6px;overflow:hidden;margin:8px 0 14px;border:1px solid #e3e6ea}
