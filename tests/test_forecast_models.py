@@ -9,6 +9,7 @@ import torch
 
 from _skeleton_data import make_clips
 from conftest import shared_path
+from test_msgcn import sinusoid
 from sportlens.forecast.baselines import constant_velocity, zero_velocity
 from sportlens.forecast.training import (
     SHIPPED_CHECKPOINT,
@@ -25,17 +26,6 @@ from sportlens.models.trajgcn import dct_matrix
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NEW = ("seq2seq", "trajgcn")
-
-
-def sinusoid(n: int, t: int, seed: int = 0) -> np.ndarray:
-    """(n, t, 13, 2) joints oscillating around a fixed pose, random phase/frequency per sequence."""
-    rng = np.random.default_rng(seed)
-    base = rng.normal(0, 0.3, (1, 1, 13, 2))
-    amp = rng.uniform(0.02, 0.1, (n, 1, 13, 2))
-    freq = rng.uniform(0.1, 0.3, (n, 1, 1, 1))
-    phase = rng.uniform(0, 2 * np.pi, (n, 1, 13, 2))
-    k = np.arange(t)[None, :, None, None]
-    return base + amp * np.sin(freq * k + phase)
 
 
 def small(name: str, **kw):

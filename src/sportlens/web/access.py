@@ -78,3 +78,16 @@ def session(db, who: Principal, session_id: int) -> Session:
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
         raise HTTPException(403, "Only an administrator token can do this")
+
+
+def publish_reference(request: Request, analysis_id: int, name: str, movement: str) -> Reference:
+    """Make a finished analysis a reference movement (administrators only; visible to every token)."""
+    from sportlens.store.repo import add_reference
+
+    who, store = caller(request), request.app.state.store
+    require_admin(who)
+    with store.session() as db:
+        a = analysis(db, who, analysis_id)
+        if a.status != "done":
+            raise HTTPException(409, f"Analysis {analysis_id} is not finished ({a.status})")
+        return add_reference(store, db, name, movement=movement, session_id=a.session_id, analysis_id=a.id)

@@ -204,16 +204,8 @@ def list_references(request: Request):
 @router.post("/analyses/{analysis_id}/reference", response_model=ReferenceOut, status_code=201)
 def make_reference(request: Request, analysis_id: int, body: ReferenceIn):
     """Make a finished analysis a reference movement (administrator token only)."""
-    from sportlens.store.repo import add_reference
-
-    who, store = access.caller(request), request.app.state.store
-    access.require_admin(who)
-    with store.session() as db:
-        a = access.analysis(db, who, analysis_id)
-        if a.status != "done":
-            raise HTTPException(409, f"Analysis {analysis_id} is not finished ({a.status})")
-        r = add_reference(store, db, body.name, movement=body.movement, session_id=a.session_id, analysis_id=a.id)
-        return ReferenceOut(id=r.id, name=r.name, movement=r.movement, analysis_id=a.id)
+    r = access.publish_reference(request, analysis_id, body.name, body.movement)
+    return ReferenceOut(id=r.id, name=r.name, movement=r.movement, analysis_id=analysis_id)
 
 
 @router.get("/analyses/{analysis_id}")

@@ -130,16 +130,7 @@ def analysis_page(request: Request, analysis_id: int):
 def publish_reference(request: Request, analysis_id: int, name: str = Form(..., min_length=1, max_length=200),
                       movement: str = Form("", max_length=100)):
     """Make a finished analysis a reference (administrators: it becomes visible to every token)."""
-    from sportlens.store.repo import add_reference
-
-    who, store = access.caller(request), request.app.state.store
-    access.require_admin(who)
-    with store.session() as db:
-        a = access.analysis(db, who, analysis_id)
-        if a.status != "done":
-            raise HTTPException(409, f"Analysis {analysis_id} is not finished ({a.status})")
-        add_reference(store, db, name.strip(), movement=movement.strip(), session_id=a.session_id,
-                      analysis_id=a.id)
+    access.publish_reference(request, analysis_id, name.strip(), movement.strip())
     return RedirectResponse(f"/analyses/{analysis_id}", status_code=303)
 
 
