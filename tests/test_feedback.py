@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from sportlens.assess.deviations import Deviation
+from sportlens.assess.deviations import FORWARD_LEAN, Deviation
 from sportlens.assess.feedback import (
     CUES,
     TEMPLATES,
@@ -35,6 +35,14 @@ def test_angle_at_event_sentence_names_joint_numbers_reference_and_cue():
     assert "was 120°" in too_deep and "reaches 95°" in too_deep and "go deeper" not in too_deep
 
 
+def test_forward_lean_says_forward_or_backward():
+    s = sentence(dev(FORWARD_LEAN, value=18.0, reference=8.0, rep=None))
+    assert s == "Trunk leans 18° forward at the bottom (reference 8° forward) — keep your chest up"
+    back = sentence(dev(FORWARD_LEAN, value=-5.0, reference=8.0, rep=2))
+    assert back == "Rep 2: trunk leans 5° backward at the bottom (reference 8° forward) — let the trunk lean forward a little more"
+    assert "upright" not in back and "0° forward" not in sentence(dev(FORWARD_LEAN, value=0.2, reference=8.0))
+
+
 def test_trunk_lean_reads_as_distance_from_upright():
     s = sentence(dev("trunk_lean", value=-18.0, reference=8.0, rep=None))
     assert s == "Trunk leans 18° at the bottom (reference 8°) — keep your chest up"
@@ -56,7 +64,7 @@ def test_units_and_names_are_written_one_way():
     for (key, direction), _ in CUES.items():
         base = key.split("@")[0]
         assert direction in ("less", "more")
-        assert base in ("rom", "eccentric", "concentric") or any(n.endswith(base) for n in ANGLE_NAMES), key
+        assert base in ("rom", "eccentric", "concentric", FORWARD_LEAN) or any(n.endswith(base) for n in ANGLE_NAMES), key
     assert {"angle_at_event", "rom", "tempo", "timing", "count", "quality"} <= set(TEMPLATES)
 
 

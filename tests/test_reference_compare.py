@@ -14,7 +14,8 @@ import pytest
 from sportlens.assess.compare import (
     ComparisonRefused, accumulated_cost, compare, compare_tracks, dtw, dtw_distances, normalise,
 )
-from sportlens.assess.deviations import Deviation
+from sportlens.assess.deviations import FORWARD_LEAN, Deviation
+from sportlens.assess.feedback import sentence
 from sportlens.assess.reference import (
     KEYPOINTS, Reference, ReferenceCard, add_reference, expand_joints, facing, list_references, load_reference,
     measured_view, read_keypoints, references_dir, write_keypoints,
@@ -30,10 +31,12 @@ FPS = 30.0
 THIGH, SHANK, TRUNK, UPPER_ARM, FOREARM = 0.45, 0.45, 0.55, 0.3, 0.27  # metres-ish, scaled to pixels below
 
 
-def _squat_angles(phase: np.ndarray, knee_extra: float = 0.0) -> dict[str, np.ndarray]:
-    """Joint angles (deg) of one squat at phase in [0, 1]: down to the bottom at 0.5, back up."""
+def _squat_angles(phase: np.ndarray, knee_extra: float = 0.0, lean_extra: float = 0.0) -> dict[str, np.ndarray]:
+    """Joint angles (deg) of one squat at phase in [0, 1]: down to the bottom at 0.5, back up.
+    ``lean_extra`` is added to the forward trunk lean at the bottom only (scaled by the depth)."""
     depth = np.sin(np.pi * np.clip(phase, 0, 1)) ** 2  # 0 standing -> 1 bottom -> 0
-    return {"knee": 10.0 + 90.0 * depth + knee_extra, "hip": 10.0 + 80.0 * depth, "lean": 5.0 + 30.0 * depth,
+    return {"knee": 10.0 + 90.0 * depth + knee_extra, "hip": 10.0 + 80.0 * depth,
+            "lean": 5.0 + (30.0 + lean_extra) * depth,
             "shoulder": 20.0 + 60.0 * depth, "elbow": 15.0 + 20.0 * depth}
 
 
@@ -75,11 +78,11 @@ def _pose(ang: dict[str, float], face: int, scale: float, origin: tuple[float, f
 
 
 def squat_track(seconds: float = 2.0, *, fps: float = FPS, knee_extra: float = 0.0, face: int = 1,
-                scale: float = 400.0, origin=(600.0, 900.0), t0: float = 0.0) -> PoseTrack:
+                scale: float = 400.0, origin=(600.0, 900.0), t0: float = 0.0, lean_extra: float = 0.0) -> PoseTrack:
     n = int(round(seconds * fps))
     times = t0 + np.arange(n) / fps
     phase = np.arange(n) / (n - 1)
-    ang = _squat_angles(phase, knee_extra)
+    ang = _squat_angles(phase, knee_extra, lean_extra)
     kp = np.stack([_pose({k: float(v[i]) for k, v in ang.items()}, face, scale, origin) for i in range(n)])
     return PoseTrack(keypoints=kp, scores=np.ones(kp.shape[:2]), times=times, skeleton="blazepose33")
 
@@ -200,6 +203,17 @@ def test_athlete_facing_the_other_way_is_mirrored():
     # without mirroring the trunk lean would read -lean: the comparison must not see that
     assert compute_angles(squat_track(face=-1)).column("trunk_lean")[30] < 0
     assert cmp.athlete_angles.column("trunk_lean")[30] > 0
+
+
+@pytest.mark.parametrize("ref_face,ath_face", [(1, 1), (1, -1), (-1, -1)])
+def test_trunk_lean_rows_say_forward_whichever_way_the_athlete_faces(ref_face, ath_face):
+    ref = squat_track(face=ref_face)
+    cmp = compare_tracks(squat_track(face=ath_face, lean_extra=20.0), _ref(ref))
+    lean = [d for d in _angle_rows(cmp) if d.quantity == FORWARD_LEAN and d.phase == "bottom"]
+    assert len(lean) == 1 and not any(d.quantity == "trunk_lean" for d in _angle_rows(cmp))
+    d = lean[0]
+    assert d.reference == pytest.approx(35.0, abs=1.0) and d.value == pytest.approx(55.0, abs=1.5)
+    assert sentence(d) == "Trunk leans 55° forward at the bottom (reference 35° forward) — keep your chest up"
 
 
 def test_refuses_other_view_movement_and_gaps():

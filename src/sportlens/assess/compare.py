@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from sportlens.assess.deviations import Deviation
+from sportlens.assess.deviations import FORWARD_LEAN, Deviation
 from sportlens.assess.reference import (
     Reference, expand_joints, facing, measured_view, trunk_length,
 )
@@ -409,10 +409,15 @@ def compare_tracks(athlete: PoseTrack, reference: Reference, *, movement: str = 
             jc.events[ev] = {"athlete": float(warped[j, k]), "reference": float(r[j, k]), "time_s": float(t_a[ia_ev])}
             if ev in ("start", "end") and len(events) > 2:
                 continue  # rows at the extreme only: where a cut piece starts is not the athlete's doing
+            # trunk lean is signed by the picture (shoulders right of the hips = positive); with a known facing
+            # side (the athlete is mirrored to the reference's) it becomes forward-positive, so feedback can
+            # say "forward" or "backward" instead of only how far from upright
+            sign, q = (float(cmp.reference_facing), FORWARD_LEAN) if n == "trunk_lean" and cmp.reference_facing \
+                else (1.0, n)
             cmp.deviations.append(Deviation(
-                quantity=n, kind="angle_at_event", value=float(warped[j, k]), reference=float(r[j, k]), unit="deg",
-                time_s=float(t_a[ia_ev]), severity=abs(float(warped[j, k] - r[j, k])) / ANGLE_TOL_DEG, phase=ev,
-                source=source))
+                quantity=q, kind="angle_at_event", value=sign * float(warped[j, k]), reference=sign * float(r[j, k]),
+                unit="deg", time_s=float(t_a[ia_ev]), severity=abs(float(warped[j, k] - r[j, k])) / ANGLE_TOL_DEG,
+                phase=ev, source=source))
         if np.isfinite(rom_a[k]) and np.isfinite(rom_r[k]):
             cmp.deviations.append(Deviation(
                 quantity=n, kind="rom", value=float(rom_a[k]), reference=float(rom_r[k]), unit="deg",

@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# Trunk lean signed forward-positive (degrees, 0 = upright). Producers that know which side the athlete
+# faces emit it instead of the picture-signed ``trunk_lean`` angle, so feedback can say forward/backward.
+FORWARD_LEAN = "trunk_forward_lean"
+
 
 @dataclass(frozen=True)
 class Deviation:

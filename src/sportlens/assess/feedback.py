@@ -8,7 +8,8 @@ Decisions:
 
 - **Names**: an angle column name (``left_knee_flexion``, from ``sportlens.kinematics.angles``) is
   written with spaces ("left knee flexion"); "Trunk lean" is the only segment angle with its own
-  phrasing. Units: degrees as "°" (whole degrees), seconds with one decimal ("1.4 s"), percent as
+  phrasing: "Trunk leans 18° forward at the bottom (reference 8° forward)" when the producer knew the
+  facing side (``FORWARD_LEAN`` rows, forward-positive), else how far from upright ("Trunk leans 18°"). Units: degrees as "°" (whole degrees), seconds with one decimal ("1.4 s"), percent as
   "%"; a quantity that Deviation writes as ``"left_knee flexion"`` reads the same.
 - **What is said**: rows with ``severity >= min_severity`` (1.0 = at the tolerance the producer
   chose), most severe first; ties go to the earlier moment. Rows about the same thing (same kind,
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from sportlens.assess.deviations import Deviation
+from sportlens.assess.deviations import FORWARD_LEAN, Deviation
 from sportlens.assess.reps import RepResult
 
 MIN_SEVERITY = 1.0
@@ -59,6 +60,8 @@ CUES: dict[tuple[str, str], str] = {
     ("ankle_dorsiflexion", "less"): "let the knee travel further over the toes",
     ("trunk_lean", "more"): "keep your chest up",
     ("trunk_lean", "less"): "let the trunk lean a little more",
+    (FORWARD_LEAN, "more"): "keep your chest up",
+    (FORWARD_LEAN, "less"): "let the trunk lean forward a little more",
     ("rom", "less"): "use the full range, like your other reps",
     ("eccentric", "more"): "keep a steady tempo",
     ("eccentric", "less"): "control the way down",
@@ -139,13 +142,20 @@ def _comparison(d: Deviation) -> str:
 
 
 def _is_lean(d: Deviation) -> bool:
-    return d.quantity.replace(" ", "_") == "trunk_lean" and d.kind == "angle_at_event"
+    return d.quantity.replace(" ", "_") in ("trunk_lean", FORWARD_LEAN) and d.kind == "angle_at_event"
 
 
 def _direction(d: Deviation) -> str:
-    if _is_lean(d):  # signed by the side the athlete faces; what matters is how far from upright
+    if _is_lean(d) and d.quantity != FORWARD_LEAN:  # picture-signed: what matters is how far from upright
         return "more" if abs(d.value) > abs(d.reference) else "less"
     return "more" if d.value > d.reference else "less"
+
+
+def _lean_words(x: float, forward_positive: bool, unit: str) -> str:
+    """'18°' for a picture-signed lean; '18° forward' / '5° backward' when the sign means forward."""
+    if not forward_positive or round(x) == 0:
+        return fmt(abs(x), unit)
+    return f"{fmt(abs(x), unit)} {'forward' if x > 0 else 'backward'}"
 
 
 def cue(d: Deviation) -> str:
@@ -172,11 +182,13 @@ def sentence(d: Deviation, also: Iterable[int] = ()) -> str:
     if kind == "tempo":
         what = {"eccentric": "lowering (eccentric) phase", "concentric": "lifting (concentric) phase"}.get(
             d.phase or "", what)
-    value, ref = (abs(d.value), abs(d.reference)) if lean else (d.value, d.reference)
     c = cue(d)
+    fwd = d.quantity == FORWARD_LEAN
+    v, ref = ((_lean_words(d.value, fwd, d.unit), _lean_words(d.reference, fwd, d.unit)) if lean
+              else (fmt(d.value, d.unit), fmt(d.reference, d.unit)))
     text = template.format(
-        who=f"Rep {d.rep}: " if d.rep else "", what=what, What="Trunk leans", v=fmt(value, d.unit),
-        ref=fmt(ref, d.unit), d=fmt(abs(d.difference), d.unit), dir=_direction(d),
+        who=f"Rep {d.rep}: " if d.rep else "", what=what, What="trunk leans", v=v,
+        ref=ref, d=fmt(abs(d.difference), d.unit), dir=_direction(d),
         cmp="reference" if lean and d.source != "reps" else _comparison(d),
         at=f" at the {d.phase}" if d.phase and kind != "tempo" and d.phase != d.quantity else "",
         cue=f" — {c}" if c else "", when="later" if d.difference > 0 else "earlier")
