@@ -9,7 +9,9 @@ process, alternating run after run, each decode + pose frame by frame in one thr
       (detector score 0.3, zooms 1 and 2, every 5 frames and on every frame for up to
       ``redetect_frames`` = 15 frames after a person was lost, up to 4 people);
   (c) (b) without the re-detection after a loss (``redetect_frames=0``: the pipeline before it);
-  (d) (b) with ``workers=2``: the people of a frame split over two threads.
+  (d) (b) with ``workers=2``: the people of a frame split over two threads;
+  (e) (b) with the small-person search on (``--small-people``, ``sportlens.pose.small_people``; frames
+      decoded at up to 1920 px for it): its cost.
 Best of the repeats (the machine is shared). Also the people found per frame. Prints a table and
 writes benchmarks/results/bench_multiperson.md.
 """
@@ -67,6 +69,8 @@ def main() -> None:
         "multi (defaults)": lambda p: multi(p, base),
         "multi (no re-detection after a loss)": lambda p: multi(p, replace(base, redetect_frames=0)),
         "multi (defaults, 2 workers)": lambda p: multi(p, replace(base, workers=2)),
+        "multi (small-people search on)": lambda p: multi(
+            p, replace(base, small_people=replace(base.small_people, enabled=True))),
     }
     rows = []
     for video in videos:

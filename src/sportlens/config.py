@@ -22,6 +22,40 @@ class PoseSettings:
 
 
 @dataclass(frozen=True)
+class SmallPeopleSettings:
+    """Search for people too small for the whole-frame detector (``sportlens.pose.small_people``; off by
+    default, ``--small-people``): a rolling scan of zoomed tiles with the detector, each candidate
+    verified by the landmark model on a few small ROIs, verified people tracked like the others.
+    Finds sports2d_demo.mp4's ~35 px background person (a pose on 69 of its last 83 frames) at a cost:
+    2.8 instead of 17.3 frames/s on that 1768x994 video (measured; details in that module's doc)."""
+
+    enabled: bool = False
+    # Frames are decoded at up to this size while searching (0 = native): the detector needs the detail.
+    max_side: int = 1920
+    tiles: tuple[float, ...] = (80.0,)  # tile sides, px of the decoded frame: people ~0.3-0.5 x tile tall
+    overlap: float = 0.5  # neighbouring tiles overlap by this share of the tile
+    every: int = 90  # frames for one full scan of the frame (a share of the tiles on every frame)
+    min_score: float = 0.25  # detector score of a candidate (the best detection of a zoomed tile)
+    max_candidates: int = 12  # candidates verified per frame at most (best score first)
+    max_new: int = 2  # people started per frame at most
+    # The ROI tried per candidate: centre = face-box centre + drop x tile downwards, side = side x tile
+    # (BlazePose's face box lands on the neck of a ~30 px person), plus 4 perturbations of it.
+    drop: float = 0.15
+    side: float = 0.7
+    precheck_score: float = 0.3  # the first ROI's pose flag below which a candidate is dropped at once
+    verify_score: float = 0.7  # best landmark pose flag a person needs (tracking then needs min_landmark_score)
+    agree_score: float = 0.5  # ... and at least min_agree of the 5 ROIs with a flag this high
+    min_agree: int = 2
+    max_spread: float = 0.05  # nose/shoulders/hips of those at the same image place (mean px / side)
+    min_shoulder: float = 0.13  # shoulders at least this x side apart (textures give ~0.03-0.1)
+    nose_tolerance: float = 0.25  # the model's nose within this x tile of the detector's face centre
+    max_scale_ratio: float = 2.0  # the model's own body ROI within this factor of the tried side
+    skip_covered: float = 0.5  # tiles covered this much by a tracked person's box are not scanned
+    # frames a verified place is re-checked (a pre-check pass a frame) while nobody is tracked there
+    remember: int = 90
+
+
+@dataclass(frozen=True)
 class MultiPoseSettings:
     """Multi-person pose (``sportlens.pose.multiperson``): BlazePose detector + landmarks per person."""
 
@@ -41,6 +75,7 @@ class MultiPoseSettings:
     max_side: int = 960  # frames are scaled so their longer side is at most this (0 = native)
     num_threads: int = 1  # TFLite threads per model
     workers: int = 1  # threads sharing the people of a frame (each its own landmark model); 2 = two cores
+    small_people: SmallPeopleSettings = field(default_factory=SmallPeopleSettings)
 
 
 @dataclass(frozen=True)

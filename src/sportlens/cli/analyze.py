@@ -52,6 +52,9 @@ def analyze(
     detector: Optional[Path] = typer.Option(
         None, "--detector", help="A person detector trained with `sportlens train-detector` (best.pt) instead "
                                  "of the bundled one; needs --person other than single."),
+    small_people: bool = typer.Option(
+        False, "--small-people", help="Also search for people too small for the person detector (distant, "
+                                      "~20-60 px tall): slower (see README); needs --person other than single."),
     forecast: Optional[float] = typer.Option(
         None, "--forecast", min=0.01, max=5.0, metavar="SECONDS",
         help="Forecast the pose SECONDS ahead from every frame (e.g. 0.5): a ghost skeleton in the overlay, "
@@ -75,7 +78,7 @@ def analyze(
 
     settings = _run(lambda: _settings(start, end, filter, cutoff, no_video, workers, checkpoint=checkpoint,
                                       model=model, no_recognition=no_recognition, person=person,
-                                      detector=detector, forecast=forecast))
+                                      detector=detector, forecast=forecast, small_people=small_people))
     settings = replace(settings, assess=replace(settings.assess, reference=reference or "",
                                                 library=str(library or ""),
                                                 quality_model=str(quality_model or "")))
@@ -93,9 +96,10 @@ def analyze(
 
 def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, checkpoint: Path | None = None,
               model: str | None = None, no_recognition: bool = False, person: str = "single",
-              detector: Path | None = None, forecast: float | None = None) -> AnalyzeSettings:
+              detector: Path | None = None, forecast: float | None = None,
+              small_people: bool = False) -> AnalyzeSettings:
     s = AnalyzeSettings(start=start, end=end)
-    people = _people_settings(s.people, person, detector)
+    people = _people_settings(s.people, person, detector, small_people)
     cleaning = replace(s.cleaning, filter=filter.value, **({"cutoff_hz": cutoff} if cutoff else {}))
     pose = replace(s.pose, **({"workers": workers} if workers else {}))
     recognition = replace(s.recognition, enabled=not no_recognition)
@@ -108,7 +112,8 @@ def _settings(start, end, filter: FilterName, cutoff, no_video, workers, *, chec
                    recognition=recognition, people=people, forecast=fc)
 
 
-def _people_settings(s: PeopleSettings, person: str, detector: Path | None) -> PeopleSettings:
+def _people_settings(s: PeopleSettings, person: str, detector: Path | None,
+                     small_people: bool = False) -> PeopleSettings:
     """Checked before any work: a bad --person or --detector fails in a second, not after the pose."""
     from sportlens.pose.selection import MODES
 
@@ -123,6 +128,11 @@ def _people_settings(s: PeopleSettings, person: str, detector: Path | None) -> P
         from sportlens.detect import YoloPersonDetector
 
         YoloPersonDetector(detector)  # loads and checks the checkpoint now
+    if small_people:
+        if mode == "single":
+            raise InputError("--small-people needs --person (auto, largest, most-active, ID or all): the "
+                             "single-person pipeline follows one person")
+        s = replace(s, multipose=replace(s.multipose, small_people=replace(s.multipose.small_people, enabled=True)))
     return replace(s, person=mode, detector=str(detector.resolve()) if detector else "")
 
 
@@ -136,13 +146,15 @@ def tracks(
     no_video: bool = typer.Option(False, "--no-video", help="Only the contact sheet and tracks.json."),
     detector: Optional[Path] = typer.Option(None, "--detector", help="A person detector from `sportlens "
                                                                      "train-detector` instead of the bundled one."),
+    small_people: bool = typer.Option(False, "--small-people", help="Also search for people too small for the "
+                                                                    "person detector (slower, see README)."),
 ) -> None:
     """Find every person and give each a stable ID: tracks.mp4 (IDs drawn), contact_sheet.png (one tile per
     ID) and tracks.json. Then analyse one of them with `sportlens analyze VIDEO --person ID`."""
     from sportlens.api import track_video
 
     settings = _run(lambda: _settings(start, end, FilterName.butterworth, None, no_video, None, person="auto",
-                                      detector=detector))
+                                      detector=detector, small_people=small_people))
     out = out or Path("sportlens-out") / f"{video.stem}-tracks"
     with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   _FpsColumn(), TimeElapsedColumn(), console=err) as bar:

@@ -71,6 +71,12 @@ below are the options those graphs set):
    static mode (0-25 %): the landmark model is very sensitive to a poorly aligned crop (moving the
    crop by half a pixel changed results by several %), in both implementations.
 
+Small people (opt-in, ``MultiPoseSettings.small_people``): people too small for the detector at
+224x224 (a ~35 px spectator in a 1768 px frame) are found by a rolling scan of zoomed tiles with the
+same detector, each candidate verified by the landmark model on a few small ROIs; verified people start
+tracks here (upright ROIs that keep their size, ``SMALL_SIDE_KEEP``). Decisions and measurements in
+``sportlens.pose.small_people``. Off by default: the default pipeline does not change.
+
 Deduplication: a new detection whose ROI overlaps a tracked person's ROI (IoU of their axis-aligned
 bounding squares > ``dedup_iou``, as mediapipe's own multi-pose tracking associates rects) is not
 added; with an external detector, neither is a box overlapping a tracked person's landmark box by
@@ -102,7 +108,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from sportlens.config import MultiPoseSettings
+from sportlens.config import MultiPoseSettings, SmallPeopleSettings
 from sportlens.pose.boxes import box_iou
 from sportlens.pose.tflite import TFLiteModel, bundled_model
 from sportlens.types import VideoInfo
@@ -115,6 +121,12 @@ ROI_SCALE = 1.25  # RectTransformationCalculator scale_x/scale_y in the pose gra
 NMS_IOU = 0.3  # NonMaxSuppressionCalculator min_suppression_threshold
 HEATMAP_KERNEL = 7  # RefineLandmarksFromHeatmapCalculator kernel_size
 HEATMAP_MIN_CONF = 0.5  # ... min_confidence_to_refine
+# A track started by the small-person search keeps an upright ROI that moves as its hip centre moves
+# (keeping its offset from it) and this share of its side from frame to frame (the rest from the
+# landmarks). Rebuilding the ROI from the auxiliary landmarks as for other people lost
+# sports2d_demo.mp4's ~30 px background person after 1-2 frames every time (the landmark model answers
+# only within ~6 px of the verified centre).
+SMALL_SIDE_KEEP = 0.8
 _DEFAULTS = MultiPoseSettings()  # the defaults live in sportlens.config only
 
 
@@ -402,6 +414,8 @@ class _Track:
     track_id: int
     roi: Roi
     box: np.ndarray | None = None  # (4,) xyxy of its 33 landmarks in the last frame it was seen
+    small: bool = False  # started by the small-person search: followed with an upright, steady-size ROI
+    anchor: np.ndarray | None = None  # (2,) a small track's hip centre (aux landmark 33) in the last frame
 
 
 @dataclass
@@ -425,7 +439,8 @@ class MultiPoseEstimator:
                  min_landmark_score: float = _DEFAULTS.min_landmark_score, detector: BoxDetector | None = None,
                  num_threads: int = _DEFAULTS.num_threads, dedup_iou: float = _DEFAULTS.dedup_iou,
                  max_candidates: int = 0, detect_zoom: tuple[float, ...] = _DEFAULTS.detect_zoom,
-                 workers: int = _DEFAULTS.workers, redetect_frames: int = _DEFAULTS.redetect_frames):
+                 workers: int = _DEFAULTS.workers, redetect_frames: int = _DEFAULTS.redetect_frames,
+                 small_people: SmallPeopleSettings | None = None):
         if max_people < 1 or detect_every < 1:
             raise ValueError("max_people and detect_every must be >= 1")
         self.max_people = int(max_people)
@@ -449,6 +464,10 @@ class MultiPoseEstimator:
                           for _ in range(self.workers - 1)]
         self._pool = ThreadPoolExecutor(self.workers - 1) if self.workers > 1 else None
         self._anchors = ssd_anchors()
+        # Opt-in search for people too small for the whole-frame detector (sportlens.pose.small_people).
+        self.small_people = small_people if small_people is not None and small_people.enabled else None
+        self._num_threads = num_threads
+        self._small_det = None  # the batched detector of the tile scan, created at the first frame
         self.reset()
 
     @classmethod
@@ -458,7 +477,7 @@ class MultiPoseEstimator:
                    min_landmark_score=settings.min_landmark_score, detector=detector,
                    num_threads=settings.num_threads, dedup_iou=settings.dedup_iou,
                    detect_zoom=settings.detect_zoom, workers=settings.workers,
-                   redetect_frames=settings.redetect_frames)
+                   redetect_frames=settings.redetect_frames, small_people=settings.small_people)
 
     def _landmark_output_names(self) -> dict[str, str]:
         """Which output is which, by shape (names like 'Identity_1' are not meaningful)."""
@@ -480,6 +499,13 @@ class MultiPoseEstimator:
         self._next_id = 0
         self._wanted = 0  # people tracked before the latest loss (re-detection runs until found again)
         self._lost_frame = -1  # frame of the latest loss
+        self._small = None
+        self._search_k: float | None = None  # search_image / image size of the latest frame
+        if self.small_people is not None:
+            from sportlens.pose.small_people import SmallPeopleSearch
+
+            self._small = SmallPeopleSearch(self.small_people, self._detect_tiles,
+                                            lambda image, r: self._landmarks_xy(image, r))
 
     def close(self) -> None:
         if getattr(self, "_pool", None) is not None:
@@ -555,14 +581,26 @@ class MultiPoseEstimator:
 
     # -- per frame -------------------------------------------------------------------------
 
-    def estimate_people(self, image: np.ndarray) -> list[PersonDetection]:
-        """image (H, W, 3) uint8 RGB -> the people in it (at most ``max_people``), tracked over calls."""
+    def estimate_people(self, image: np.ndarray, search_image: np.ndarray | None = None) -> list[PersonDetection]:
+        """image (H, W, 3) uint8 RGB -> the people in it (at most ``max_people``), tracked over calls.
+
+        ``search_image``: the same frame at a higher resolution (same aspect ratio) for the small-person
+        search and the landmark passes of the small people it found; None = ``image``. Everything
+        returned is in pixels of ``image``."""
         if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         image = np.ascontiguousarray(image)
         h, w = image.shape[:2]
+        search = image if search_image is None else np.ascontiguousarray(search_image)
+        k = search.shape[1] / w  # search-image pixels per image pixel (small tracks' ROIs are in the former)
+        if self._small is not None and self._search_k not in (None, k):  # another resolution: start over
+            self._tracks = [t for t in self._tracks if not t.small]
+            self._small.forget()
+        self._search_k = k
         if self._wants_detection():
             self._add_detections(image)
+        if self._small is not None:
+            self._add_small_people(search, k)
         # people followed since an earlier frame (a fresh detection failing its first landmark pass is
         # a false detection, not a loss to search for)
         before = sum(t.box is not None for t in self._tracks)
@@ -571,10 +609,10 @@ class MultiPoseEstimator:
 
         people: list[PersonDetection] = []
         kept: list[_Track] = []
-        for tr, lm in zip(self._tracks, self._all_landmarks(image)):
+        for tr, lm in zip(self._tracks, self._all_landmarks(image, search)):
             if lm.flag < self.min_landmark_score or not np.isfinite(lm.xy).all():
                 continue  # lost: this person is no longer tracked
-            body = lm.xy[:NUM_BODY]  # (33, 2)
+            body = lm.xy[:NUM_BODY] / (k if tr.small else 1.0)  # (33, 2) image px
             box = np.concatenate([body.min(0), body.max(0)])  # (4,)
             tr.box = box
             people.append(PersonDetection(box=box, score=lm.flag,
@@ -582,10 +620,16 @@ class MultiPoseEstimator:
                                           track_id=tr.track_id))
             # Next frame's ROI from the auxiliary landmarks 33 (hip centre) and 34 (scale point).
             nxt = roi_from_keypoints(lm.xy[33], lm.xy[34])
-            if nxt.side < 2.0 or nxt.side > 8 * max(w, h):  # degenerate: let detection find it again
+            if nxt.side < 2.0 or nxt.side > 8 * max(w, h) * (k if tr.small else 1.0):  # degenerate: detect again
                 continue
+            if tr.small:  # a ~30 px person: the ROI moves with the landmarks, keeps its offset and size
+                move = lm.xy[33] - tr.anchor if tr.anchor is not None else np.zeros(2)
+                nxt = Roi(tr.roi.cx + move[0], tr.roi.cy + move[1],
+                          SMALL_SIDE_KEEP * tr.roi.side + (1 - SMALL_SIDE_KEEP) * nxt.side, 0.0)
+                tr.anchor = lm.xy[33].copy()
             tr.roi = nxt
             kept.append(tr)
+        people, kept = self._drop_small_parts(people, kept)
         people, kept = self._merge_duplicates(people, kept)
         self._tracks = kept
         self._note_losses(frame, before, len(kept))
@@ -609,15 +653,17 @@ class MultiPoseEstimator:
             self._wanted = max(before, self._wanted) if recent else before
             self._lost_frame = frame
 
-    def _all_landmarks(self, image: np.ndarray) -> list[_Landmarks]:
-        """Landmarks of every tracked person, in track order (split over the worker threads)."""
+    def _all_landmarks(self, image: np.ndarray, search: np.ndarray | None = None) -> list[_Landmarks]:
+        """Landmarks of every tracked person, in track order (split over the worker threads); small people
+        (``_Track.small``) on ``search``, in its pixels."""
         rois = [t.roi for t in self._tracks]
+        images = [search if t.small and search is not None else image for t in self._tracks]
         if self._pool is None or len(rois) < 2:
-            return [self.landmarks(image, r) for r in rois]
+            return [self.landmarks(im, r) for im, r in zip(images, rois)]
         models = [self._lm, *self._lm_extra]
         # person i goes to model i % workers; each model runs its people one after the other
         groups = [list(range(k, len(rois), len(models))) for k in range(len(models))]
-        run = lambda k: [self.landmarks(image, rois[i], models[k]) for i in groups[k]]  # noqa: E731
+        run = lambda k: [self.landmarks(images[i], rois[i], models[k]) for i in groups[k]]  # noqa: E731
         futures = [self._pool.submit(run, k) for k in range(1, len(models)) if groups[k]]
         out: list[_Landmarks | None] = [None] * len(rois)
         for i, lm in zip(groups[0], run(0)):  # this thread works too
@@ -635,7 +681,7 @@ class MultiPoseEstimator:
         detector is a person box, so it is also compared with each tracked person's landmark box
         (their ROIs are built differently, so ROI overlap alone is a poor test there).
         """
-        rois = [t.roi.bounds() for t in self._tracks]  # each (4,)
+        rois = [t.roi.bounds() for t in self._tracks if not t.small]  # each (4,) (small people's are elsewhere)
         boxes = [t.box for t in self._tracks if t.box is not None]  # each (4,)
         for roi, box, _score in self.detect(image):
             if len(self._tracks) >= self.max_people:
@@ -652,6 +698,58 @@ class MultiPoseEstimator:
             rois.append(b)
             if self.detector is not None:
                 boxes.append(box)
+
+    def _add_small_people(self, search: np.ndarray, k: float) -> None:
+        """This frame's share of the small-person search on ``search`` (``k`` of its pixels per image
+        pixel): verified people start tracks (module ``sportlens.pose.small_people``)."""
+        if len(self._tracks) >= self.max_people:
+            return
+        tracked = [t.box * k if t.box is not None else t.roi.bounds() * (1.0 if t.small else k) for t in self._tracks]
+        for v in self._small.step(search, tracked):
+            if len(self._tracks) >= self.max_people:
+                break
+            self._tracks.append(_Track(self._next_id, Roi(*v.roi), small=True))
+            self._next_id += 1
+
+    def _detect_tiles(self, image: np.ndarray, tiles: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The bundled detector on tiles ``(cx, cy, side)`` (N, 3) in one batched call -> per tile (face
+        boxes (K, 4) xyxy image px, scores (K,)), after weighted NMS, the best one per tile (K <= 1)."""
+        from sportlens.pose.small_people import BatchedDetector, tiles_to_input
+
+        h, w = image.shape[:2]
+        batch = self._small.per_frame(w, h)
+        if self._small_det is None or self._small_det.batch != batch:
+            self._small_det = BatchedDetector(str(bundled_model("pose_detection")), batch, self._num_threads)
+        out = []
+        for k in range(0, len(tiles), batch):
+            part = tiles[k:k + batch]
+            raw_boxes, raw_scores = self._small_det.run(tiles_to_input(image, part, batch))
+            for i, (cx, cy, side) in enumerate(part):
+                b, kp, sc = decode_detections(raw_boxes[i], raw_scores[i], self._anchors, self.small_people.min_score)
+                b, kp, sc = weighted_nms(b, kp, sc, NMS_IOU, 1)
+                px = b * side + np.array([cx - side / 2, cy - side / 2] * 2)  # (K, 4) image px
+                out.append((px, sc))
+        return out
+
+    def _landmarks_xy(self, image: np.ndarray, roi: tuple[float, float, float]) -> tuple[np.ndarray, float]:
+        lm = self.landmarks(image, Roi(*roi))
+        return lm.xy, lm.flag
+
+    def _drop_small_parts(self, people: list[PersonDetection], tracks: list[_Track]):
+        """A small person (``_Track.small``) whose landmarks' centre lies in a larger tracked person's box
+        is a part of that person (a head and shoulders the search verified before the detector found the
+        whole body, or that the whole body walked over): dropped."""
+        small = {t.track_id for t in tracks if t.small}
+        big = np.array([p.box for p in people if p.track_id not in small]).reshape(-1, 4)
+        if not small or not len(big):
+            return people, tracks
+        drop = set()
+        for p in people:
+            if p.track_id in small:
+                c = np.nanmean(p.keypoints, axis=0)
+                if ((c[0] >= big[:, 0]) & (c[0] <= big[:, 2]) & (c[1] >= big[:, 1]) & (c[1] <= big[:, 3])).any():
+                    drop.add(p.track_id)
+        return [p for p in people if p.track_id not in drop], [t for t in tracks if t.track_id not in drop]
 
     def _merge_duplicates(self, people: list[PersonDetection], tracks: list[_Track]):
         """Two tracks that converged on the same person: keep the one with the higher pose flag."""
@@ -704,14 +802,25 @@ def estimate_people_video(path: str | Path, settings: MultiPoseSettings = MultiP
     path = Path(path)
     info = info or probe(path)
     reader = VideoReader(path, start=start, end=end, max_side=settings.max_side or None)
+    search_reader = None
+    if settings.small_people.enabled:  # the tile scan needs the detail: a second decoder at a higher resolution
+        sp = settings.small_people.max_side
+        search_side = 0 if not (settings.max_side and sp) else max(settings.max_side, sp)
+        candidate = VideoReader(path, start=start, end=end, max_side=search_side or None)
+        if candidate.output_size != reader.output_size:
+            search_reader = candidate
     w, h = reader.output_size
     scale = np.array([info.width / w, info.height / h])  # (2,) back to original pixels
     people, times, index = [], [], []
+    searched = iter(search_reader) if search_reader is not None else None
     with MultiPoseEstimator.from_settings(settings, detector) as est:
         for frame in reader:
             if stop is not None and stop.is_set():
                 break
-            found = est.estimate_people(frame.image)
+            big = next(searched, None) if searched is not None else None
+            if big is not None and big.index != frame.index:  # the two decoders disagree: search on this one
+                big = None
+            found = est.estimate_people(frame.image, None if big is None else big.image)
             for p in found:
                 p.appearance = appearance_descriptor(frame.image, p.keypoints, p.kp_scores, p.box)
                 p.keypoints = p.keypoints * scale

@@ -36,7 +36,7 @@ def bundled_model(name: str) -> Path:
     return path
 
 
-_LOAD_LOCK = threading.Lock()
+LOAD_LOCK = threading.Lock()  # shared by every interpreter set-up (also pose.small_people)
 
 
 class TFLiteModel:
@@ -52,7 +52,7 @@ class TFLiteModel:
         except ImportError as e:  # pragma: no cover - the dependency is pinned
             raise ImportError("the multi-person pose needs ai-edge-litert "
                               "(pip install --no-deps ai-edge-litert==2.3.0, see requirements/lock.txt)") from e
-        with _LOAD_LOCK:  # delegate set-up touches process-wide state in the runtime
+        with LOAD_LOCK:  # delegate set-up touches process-wide state in the runtime
             self._it = Interpreter(model_path=str(path), num_threads=max(1, int(num_threads)))
             self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
