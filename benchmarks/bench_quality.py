@@ -31,11 +31,14 @@ from sportlens.samples import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-VARIANTS = {  # name -> changes to the default settings
-    "logistic regression instead of ExtraTrees": {"model": "logistic"},
-    "without joint angles (positions only)": {"use_angles": False},
-    "plus 4 time-segment means per channel": {"segments": 4},
-    "plus every channel at the peak frame": {"peak": True},
+VARIANTS = {  # name -> changes to the default settings; fixed before the run, all reported
+    "channels view only (the previous default)": {"views": ("channels",)},
+    "bones view only": {"views": ("bones",)},
+    "shape view only": {"views": ("shape",)},
+    "symmetry view only": {"views": ("symmetry",)},
+    "channels + bones + shape (no symmetry view)": {"views": ("channels", "bones", "shape")},
+    "logistic regression on all four views": {"model": "logistic"},
+    "without joint angles (positions only), four views": {"use_angles": False},
 }
 
 
@@ -69,6 +72,22 @@ def _combined_table(learned, base, dtw: dict | None) -> str:
     lines.append(f"| **mean** | | **{100 * learned.mean_accuracy:.1f} %** | **{learned.mean_auc:.3f}** | "
                  f"{learned.mean_within_subject_auc:.3f} | {100 * base.mean_accuracy:.1f} % | {base.mean_auc:.3f} | "
                  f"{mean_dtw} |")
+    return "\n".join(lines)
+
+
+def _variant_table(results: dict) -> str:
+    """Per-movement accuracy / AUC of every variant side by side (name -> LosoResult)."""
+    names = list(results)
+    lines = ["| movement | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    first = results[names[0]]
+    for m in sorted(first.per_movement):
+        cells = [f"{100 * r.per_movement[m]['accuracy']:.1f} % / {r.per_movement[m]['auc']:.3f}"
+                 for r in results.values()]
+        lines.append(f"| m{m:02d} | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{100 * r.mean_accuracy:.1f} % / {r.mean_auc:.3f}**"
+                                                for r in results.values()) + " |")
+    lines.append("| within-subject AUC | " + " | ".join(f"{r.mean_within_subject_auc:.3f}"
+                                                       for r in results.values()) + " |")
     return "\n".join(lines)
 
 
@@ -106,16 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     base, t_base = _timed(lambda: evaluate_loso(samples))
     learned, t_learned = _timed(lambda: evaluate_loso(samples, quality_classifier(settings),
                                                       quality_featurize(settings)))
+    print(f"logistic baseline {100 * base.mean_accuracy:.1f} % / {base.mean_auc:.3f} ({t_base:.0f} s); learned "
+          f"{100 * learned.mean_accuracy:.1f} % / {learned.mean_auc:.3f} ({t_learned:.0f} s)", flush=True)
     dtw_lines, dtw = (["DTW baseline skipped (--no-dtw)."], None) if args.no_dtw else _dtw_section(samples)
     variant_lines = []
     if args.variants:
-        variant_lines = ["| variant | mean accuracy | mean AUC | seconds |", "|---|---|---|---|",
-                         f"| default ({settings.model}, {settings.n_trees} trees) | "
-                         f"{100 * learned.mean_accuracy:.1f} % | {learned.mean_auc:.3f} | {t_learned:.0f} |"]
+        results = {f"default ({'+'.join(settings.views)}, {settings.model})": learned}
+        rows = ["| variant | mean accuracy | mean AUC | mean within-subject AUC | seconds |", "|---|---|---|---|---|",
+                f"| default ({' + '.join(settings.views)} views, {settings.model}, "
+                f"{settings.n_trees} trees per view) | "
+                f"{100 * learned.mean_accuracy:.1f} % | {learned.mean_auc:.3f} | "
+                f"{learned.mean_within_subject_auc:.3f} | {t_learned:.0f} |"]
         for name, change in VARIANTS.items():
             st = replace(settings, **change)
             r, sec = _timed(lambda: evaluate_loso(samples, quality_classifier(st), quality_featurize(st)))
-            variant_lines.append(f"| {name} | {100 * r.mean_accuracy:.1f} % | {r.mean_auc:.3f} | {sec:.0f} |")
+            results[name] = r
+            rows.append(f"| {name} | {100 * r.mean_accuracy:.1f} % | {r.mean_auc:.3f} | "
+                        f"{r.mean_within_subject_auc:.3f} | {sec:.0f} |")
+            print(rows[-1], flush=True)
+        variant_lines = [*rows, "", "Per movement, accuracy / AUC:", "", _variant_table(results)]
     form_lines, t_form = _timed(lambda: _form_section(args.form_data, settings))
     cmd_args = argv if argv is not None else sys.argv[1:]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -132,25 +160,39 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## UI-PRMD, per movement (held-out predictions of all 10 folds pooled per movement)",
         "",
-        f"Learned model: {settings.model} ({settings.n_trees} trees, max_features {settings.max_features}) per "
-        "movement on start-relative body-frame joint positions and Euler angles summarised per channel "
+        f"Learned model (default): per movement, one {settings.model} ({settings.n_trees} trees, max_features "
+        f"{settings.max_features}) per feature view ({', '.join(settings.views)}), P(correct) averaged. Views, all "
+        "computed from one recording at a time: *channels* = start-relative body-frame joint positions and Euler "
+        "angles; *bones* = start-relative bone unit vectors (independent of limb lengths); *shape* = the "
+        "channels divided by the recording's own peak change, plus that peak; *symmetry* = each left joint minus "
+        "its mirrored right partner, and left minus right Euler angles, as they are and from the start. Each view "
+        "summarised per channel "
         "(mean, std, min, max, 10/50/90th percentiles, mean speed) plus duration "
         "(`sportlens/assess/quality.py`). Logistic: the earlier baseline (22 x 3 angles resampled to 32 frames, "
         "StandardScaler + LogisticRegression C=1). Accuracy at P(correct) >= 0.5.",
         "",
         _combined_table(learned, base, dtw),
         "",
-        "Target (issue 7): >= 92 % mean accuracy and mean AUC >= 0.97.",
+        "Target (issue 7): >= 92 % mean accuracy and mean AUC >= 0.97: "
+        + ("**met**." if learned.mean_accuracy >= 0.92 and learned.mean_auc >= 0.97 else "**not met**."),
         "",
         *dtw_lines,
         "",
-        *(["## Variants (same protocol)", "", *variant_lines, ""] if variant_lines else []),
+        *(["## Variants (same protocol, fixed before the run, all reported)", "",
+           "How the default was chosen: the four views were designed on pooled LOSO results of this same data "
+           "(exploration runs, listed in the `sportlens/assess/quality.py` docstring). No fold ever trained on its "
+           "held-out subject or saw its labels, and every feature comes from one recording at a time, but the "
+           "design was not confirmed on held-out data: read these as the numbers of a design tuned on UI-PRMD's "
+           "10 subjects. The default (all four views, with angles) and the variants below were fixed before this "
+           "run. Within-subject AUC far above the pooled AUC means the errors left are whole subjects scored too "
+           "high or too low.", "", *variant_lines, ""]
+          if variant_lines else []),
         "## Exercise correction (MediaPipe-33 frames), per-frame form errors",
         "",
         "Split: 5-fold GroupKFold over recording segments (runs of one label without a jump of the pose, "
         "`sportlens/data/exercise_correction.py`): no segment is in train and test; the files have no subject id, "
         "so one person's other recordings can still be in training. Features: landmarks centred on the mid-hip "
-        f"over the torso length, plus trunk lean; {settings.model} ({settings.n_trees} trees). "
+        f"over the torso length, plus trunk lean; one {settings.model} ({settings.n_trees} trees). "
         "Pooled out-of-fold predictions.",
         "",
         *form_lines,

@@ -14,8 +14,10 @@ from sportlens.assess.loso import (
     angle_features, evaluate_loso, logistic_baseline, loso_splits, quality_classifier, quality_featurize,
 )
 from sportlens.assess.quality import (
-    STATS, QualitySettings, _summary, apply_quality_model, body_layout, load_labelled_recordings,
-    load_quality_model, normalize_positions, quality_features, save_quality_model, train_quality_model,
+    STATS, QualitySettings, ViewEnsemble, _summary, apply_quality_model, body_layout, bone_directions,
+    feature_matrix, feature_view, feature_views, left_right_differences, load_labelled_recordings,
+    load_quality_model, make_estimator,
+    normalize_positions, peak_share, quality_features, save_quality_model, train_quality_model,
 )
 from sportlens.cli import app
 from sportlens.data.ui_prmd import KINECT22_JOINTS, QualitySample
@@ -108,17 +110,152 @@ def test_body_frame_centres_turns_and_scales():
 def test_quality_features_are_start_relative_with_duration():
     rng = np.random.default_rng(1)
     s = _rep(1, True, rng, frames=20)
-    x, names = quality_features(s, QualitySettings(start_frames=1))
+    chan = QualitySettings(start_frames=1, views=("channels",))
+    x, names = quality_features(s, chan)
     assert len(x) == len(names) == len(STATS) * (22 * 3 + 22 * 3) + 1
     assert names[-1] == "duration s" and x[-1] == pytest.approx(20 / 30)
     assert names[0] == "mean waist position x from start" and f"max {KINECT22_JOINTS[15]} angle x from start" in names
-    # shifting and scaling the whole subject does not change any feature
+    # shifting and scaling the whole subject does not change any feature, in any view
     moved = QualitySample(1, 1, 0, True, s.positions * 1.3 + np.array([40, 5, -20], np.float32), s.angles)
-    assert np.allclose(quality_features(moved, QualitySettings(start_frames=1))[0], x, atol=1e-5)
-    no_ang, names2 = quality_features(s, QualitySettings(use_angles=False))
+    assert np.allclose(quality_features(moved, chan)[0], x, atol=1e-5)
+    full = QualitySettings(start_frames=1)
+    assert np.allclose(quality_features(moved, full)[0], quality_features(s, full)[0], atol=1e-4)
+    no_ang, names2 = quality_features(s, QualitySettings(use_angles=False, views=("channels",)))
     assert len(names2) == len(STATS) * 66 + 1 and not any(" angle " in n for n in names2)
-    seg, names3 = quality_features(s, QualitySettings(segments=2))
+    seg, names3 = quality_features(s, QualitySettings(segments=2, views=("channels",)))
     assert len(seg) == len(x) + 2 * 132 and names3[-2].startswith("segment 2/2 mean")
+
+
+def test_default_views_layout_and_split():
+    s = _rep(1, True, np.random.default_rng(2), frames=12)
+    x, names = quality_features(s)
+    assert QualitySettings().views == ("channels", "bones", "shape", "symmetry")
+    n_chan, n_bones, n_shape = len(STATS) * 132, len(STATS) * 21 * 3, len(STATS) * 132 + 2
+    n_sym = 2 * len(STATS) * 8 * (3 + 3)  # 8 left/right pairs, positions and angles, as they are and from start
+    assert len(x) == len(names) == n_chan + n_bones + n_shape + n_sym + 1 and names[-1] == "duration s"
+    views = feature_views(names)
+    assert [len(views[v]) for v in ("channels", "bones", "shape", "symmetry")] == [
+        n_chan + 1, n_bones + 1, n_shape + 1, n_sym + 1]
+    assert all(views[v][-1] == len(names) - 1 for v in views)  # the duration is shared
+    assert "mean waist-spine direction y from start" in names and "peak angle change from start" in names
+    assert "max left_hand minus right_hand position x from start" in names
+    assert {feature_view(n) for n in names} == {"channels", "bones", "shape", "symmetry", "all"}
+    # settings order decides the view order; lists (from JSON) are accepted
+    y, names2 = quality_features(s, QualitySettings(views=["shape", "bones"]))
+    assert names2[0].endswith("share of peak") and len(y) == n_shape + n_bones + 1
+    with pytest.raises(ValueError):
+        QualitySettings(views=("channels", "speed"))
+    with pytest.raises(ValueError):
+        QualitySettings(views=())
+
+
+def _chain(directions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(T, 22, 3) Kinect positions built from per-bone unit directions (T, 21, 3) and lengths (21,)."""
+    pos = np.zeros((len(directions), 22, 3))
+    for b, (a, j) in enumerate(body_layout("kinect22").bones):
+        pos[:, j] = pos[:, a] + lengths[b] * directions[:, b]
+    return pos
+
+
+def test_bone_directions_exact_and_independent_of_limb_lengths():
+    lay = body_layout("kinect22")
+    assert len(lay.bones) == 21 and lay.bones[0] == (0, 1) and (14, 15) in lay.bones
+    p = np.zeros((1, 22, 3))
+    p[0, 1] = [0, 3, 0]  # spine straight up, 3 long
+    p[0, 15] = p[0, 14] + [3, 0, 4]  # thigh 5 long
+    d = bone_directions(p, lay)
+    assert np.allclose(d[0, lay.bones.index((0, 1))], [0, 1, 0])
+    assert np.allclose(d[0, lay.bones.index((14, 15))], [0.6, 0, 0.8])
+    assert np.allclose(d[0, lay.bones.index((1, 2))], [0, -1, 0])
+    assert np.allclose(d[0, lay.bones.index((2, 3))], 0)  # zero-length bone: zero vector
+    # the same movement (bone directions over time) by a subject with other limb proportions
+    rng = np.random.default_rng(5)
+    frames = 15
+    base = rng.normal(size=(21, 3))
+    wobble = rng.normal(scale=0.3, size=(frames, 21, 3)) * np.sin(np.linspace(0, np.pi, frames))[:, None, None]
+    dirs = base + wobble
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    hips = [lay.bones.index((0, 14)), lay.bones.index((0, 18))]
+    dirs[:, hips] = [[1.0, 0, 0], [-1.0, 0, 0]]  # a level hip line: the body frame's facing is the same
+    short, long_ = rng.uniform(5, 10, 21), rng.uniform(10, 40, 21)
+    short[hips], long_[hips] = 8.0, 12.0
+    s1 = QualitySample(1, 1, 0, True, _chain(dirs, short), None)
+    s2 = QualitySample(1, 2, 0, True, _chain(dirs, long_), None)
+    bones_only = QualitySettings(views=("bones",))
+    x1, names = quality_features(s1, bones_only)
+    assert np.allclose(x1, quality_features(s2, bones_only)[0], atol=1e-9)
+    chan = QualitySettings(views=("channels",))
+    assert not np.allclose(quality_features(s1, chan)[0], quality_features(s2, chan)[0], atol=1e-3)
+
+
+def test_shape_view_divides_by_the_recordings_own_peak():
+    z = np.array([[0.0, 0.0], [3.0, 4.0], [1.5, 2.0]])
+    share, amp = peak_share(z, per_frame_norm=True)
+    assert amp == 5.0 and np.allclose(share, z / 5)
+    share, amp = peak_share(z, per_frame_norm=False)
+    assert amp == 4.0 and np.allclose(share, z / 4)
+    assert peak_share(np.zeros((3, 2)), True)[1] == 0.0
+    # the same movement at twice the amplitude: identical shares, doubled peaks
+    rng = np.random.default_rng(3)
+    frames = 20
+    start = _kinect_pose(0, 0, 1.0, np.zeros(3))
+    motion = np.zeros((frames, 22, 3))
+    phase = np.sin(np.linspace(0, np.pi, frames))
+    motion[:, 7:10] = phase[:, None, None] * rng.normal(size=(3, 3))  # the left arm moves, torso and hips stay
+    ang0, ang_motion = rng.normal(size=(22, 3)), phase[:, None, None] * rng.normal(size=(22, 3))
+    small = QualitySample(1, 1, 0, True, start + 10 * motion, ang0 + 5 * ang_motion)
+    big = QualitySample(1, 1, 0, True, start + 20 * motion, ang0 + 10 * ang_motion)
+    shape = QualitySettings(views=("shape",), start_frames=1)  # the first frame is the start pose
+    xs, names = quality_features(small, shape)
+    xb = quality_features(big, shape)[0]
+    peaks = [names.index("peak position change from start"), names.index("peak angle change from start")]
+    rest = np.setdiff1d(np.arange(len(names)), peaks)
+    assert np.allclose(xs[rest], xb[rest], atol=1e-9) and np.allclose(xb[peaks], 2 * xs[peaks])
+    torso = np.linalg.norm(start[2] - start[0])
+    assert xs[peaks[0]] == pytest.approx(10 * np.linalg.norm(motion, axis=(1, 2)).max() / torso)
+
+
+def test_symmetry_view_compares_each_left_joint_with_its_mirrored_right_partner():
+    lay = body_layout("kinect22")
+    assert len(lay.pairs) == 8 and (14, 18) in lay.pairs and (9, 13) in lay.pairs
+    assert [len(body_layout(n).pairs) for n in ("penn13", "coco17")] == [6, 8]
+    p = np.zeros((1, 22, 3))
+    p[0, 9], p[0, 13] = [2, 1, 0.5], [-2, 1, 0.5]  # hands mirror images of each other
+    p[0, 16], p[0, 20] = [1, -3, 0], [-1, -2, 0.3]  # right foot 1 higher and 0.3 further forward
+    d = left_right_differences(p, lay)
+    assert np.allclose(d[0, lay.pairs.index((9, 13))], 0)
+    assert np.allclose(d[0, lay.pairs.index((16, 20))], [0, -1, -0.3])
+    # a symmetric squat has all-zero position differences; raising one arm shows only in that arm's pairs
+    frames = 10
+    pos = np.stack([_kinect_pose(30 * f, 0, 1.0, np.zeros(3)) for f in np.sin(np.linspace(0, np.pi, frames))])
+    sym = QualitySettings(views=("symmetry",), start_frames=1)
+    s = QualitySample(1, 1, 0, True, pos, np.zeros((frames, 22, 3)))
+    x, names = quality_features(s, sym)
+    assert np.allclose(x[:-1], 0, atol=1e-9)
+    raised = pos.copy()
+    raised[:, 9] += np.linspace(0, 25, frames)[:, None] * [0, 1, 0]  # the left hand rises by 25 cm = 0.5 torso
+    x2, _ = quality_features(QualitySample(1, 1, 0, True, raised, np.zeros((frames, 22, 3))), sym)
+    moved = {n for n, v in zip(names, x2) if abs(v) > 1e-9} - {"duration s"}
+    assert moved and all(n.split(" minus ")[0].split()[-1] == "left_hand" and " position y" in n for n in moved)
+    assert x2[names.index("max left_hand minus right_hand position y from start")] == pytest.approx(0.5)
+
+
+def test_view_ensemble_averages_its_members():
+    samples = _dataset(subjects=(1, 2, 3), per_class=4)
+    x, names = feature_matrix(samples, FAST)
+    y = np.array([s.label for s in samples])
+    est = make_estimator(FAST, feature_names=names)
+    assert isinstance(est, ViewEnsemble) and set(est.columns) == {"channels", "bones", "shape", "symmetry"}
+    est.fit(x, y)
+    p = est.predict_proba(x)
+    members = np.mean([m.predict_proba(x[:, est.columns[v]]) for v, m in est.members.items()], axis=0)
+    assert np.allclose(p, members) and np.allclose(p.sum(1), 1)
+    assert (est.predict(x) == est.classes_[p.argmax(1)]).all()
+    # one view, or no names: a plain ExtraTrees; logistic: one pipeline on all columns
+    assert not isinstance(make_estimator(FAST), ViewEnsemble)
+    assert not isinstance(make_estimator(QualitySettings(model="logistic"), feature_names=names), ViewEnsemble)
+    with pytest.raises(ValueError):
+        est.fit(x[:, :-1], y)
 
 
 # ----------------------------------------------------------------------------- LOSO honesty
@@ -179,6 +316,15 @@ def test_train_save_load_apply_with_deviations(tmp_path):
     assert bad.deviations and all(isinstance(d, Deviation) and d.severity >= 1 for d in bad.deviations)
     assert [d.severity for d in bad.deviations] == sorted((d.severity for d in bad.deviations), reverse=True)
     assert json.dumps(bad.to_dict())
+
+
+def test_format_1_models_are_refused_with_a_retrain_message(tmp_path):
+    import pickle
+
+    path = tmp_path / "old.pkl"
+    path.write_bytes(pickle.dumps({"format": 1, "kind": "sportlens-quality-model", "settings": {}}))
+    with pytest.raises(InputError, match="re-train"):
+        load_quality_model(path)
 
 
 def test_regression_on_scores():

@@ -51,11 +51,11 @@ def _load(dataset: str, data: Optional[Path], movements: str, skeleton: str) -> 
     return samples, str(report)
 
 
-def _settings(model: str, trees: int):
+def _settings(model: str, trees: int | None):
     from sportlens.assess.quality import QualitySettings
 
-    try:
-        return QualitySettings(model=model, n_trees=trees)
+    try:  # trees None: the default of QualitySettings (the one place it is written)
+        return QualitySettings(model=model, **({} if trees is None else {"n_trees": trees}))
     except ValueError as e:
         raise InputError(f"--model/--trees: {e}") from None
 
@@ -70,7 +70,7 @@ def _dtw(samples: list) -> dict[str, Any]:
 
 
 def evaluate_quality(dataset: str, data: Optional[Path], movements: str = "", model: str = "extra_trees",
-                     trees: int = 300, skeleton: str = "penn13", dtw: bool = True) -> dict[str, Any]:
+                     trees: int | None = None, skeleton: str = "penn13", dtw: bool = True) -> dict[str, Any]:
     """LOSO of the learned model (+ baselines on UI-PRMD) -> a JSON-ready dict."""
     from sportlens.assess.loso import evaluate_loso, quality_classifier, quality_featurize
 
@@ -125,7 +125,7 @@ def eval_quality(
                                                              "default shared/data/ui_prmd) or a recordings folder."),
     movements: str = typer.Option("", "--movements", help="UI-PRMD movements to evaluate, e.g. 1,5 (default all)."),
     model: str = typer.Option("extra_trees", "--model", help="extra_trees (default) or logistic."),
-    trees: int = typer.Option(300, "--trees", help="ExtraTrees size."),
+    trees: Optional[int] = typer.Option(None, "--trees", help="Trees per feature view (default: QualitySettings)."),
     skeleton: str = typer.Option("penn13", "--skeleton", help="Layout a recordings folder is converted to."),
     dtw: bool = typer.Option(True, "--dtw/--no-dtw", help="Also run the training-free DTW baseline (minutes)."),
     as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
@@ -147,7 +147,7 @@ def train_quality(
                                                              "or a number)."),
     movements: str = typer.Option("", "--movements", help="UI-PRMD movements to train, e.g. 1,5 (default all)."),
     model: str = typer.Option("extra_trees", "--model", help="extra_trees (default) or logistic."),
-    trees: int = typer.Option(300, "--trees", help="ExtraTrees size."),
+    trees: Optional[int] = typer.Option(None, "--trees", help="Trees per feature view (default: QualitySettings)."),
     skeleton: str = typer.Option("penn13", "--skeleton", help="Layout a recordings folder is converted to."),
 ) -> None:
     """Train a quality model on all recordings and save it (apply: sportlens.assess.quality.apply_quality_model)."""
