@@ -3,12 +3,14 @@
 Run: .venv/bin/python benchmarks/bench_recognition.py [--models tcn,stgcn,mhssa@model_kwargs.attention=softmax]
      [--ship MODEL]
      .venv/bin/python benchmarks/bench_recognition.py --ablation [--ablation-epochs 10]
-     .venv/bin/python benchmarks/bench_recognition.py --models tcn,tcn_global --seeds 3
+     .venv/bin/python benchmarks/bench_recognition.py --models tcn,tcn_global,tcn_multistream --seeds 3 [--jobs 2]
 
 ``--seeds N`` trains every listed model with seeds 0..N-1 and writes bench_recognition_seeds.md: per-seed
-test top-1 and tennis_forehand accuracy, mean +- std, the N-seed ensemble (mean of probabilities) and the
-first two models paired seed by seed (sum of probabilities: two encodings, one training each);
-one seed's number alone says little here (seed-to-seed spread is up to 1.3 points).
+test top-1 and tennis_forehand accuracy, training seconds and CPU latency, mean +- std, the N-seed
+ensemble (mean of probabilities) and the first two models paired seed by seed (sum of probabilities:
+two encodings, one training each); one seed's number alone says little here (seed-to-seed spread is
+up to 1.3 points). ``--jobs J`` trains J runs at a time in separate processes (one thread each when
+SPORTLENS_THREADS=1); the load average is recorded since it inflates the training seconds.
 
 Protocol: official Penn Action split, ground-truth joints, person box from the joints (as on video);
 model selection on a stratified 10 % validation split of the training clips; the test split is
@@ -181,6 +183,7 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true", help="run only the T x hidden x batch grid")
     ap.add_argument("--ablation-epochs", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=0, help="train each model with seeds 0..N-1 (seed study)")
+    ap.add_argument("--jobs", type=int, default=1, help="seed study: trainings run at a time (processes)")
     ap.add_argument("--ship", default="", help="copy this model's best checkpoint into the package")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("SPORTLENS_THREADS", os.cpu_count() or 2)))
@@ -196,7 +199,7 @@ def main() -> None:
         (RESULTS / "bench_recognition_ablation.md").write_text(text)
         return
     if args.seeds:
-        text = seed_study(args.models.split(","), args.seeds)
+        text = seed_study(args.models.split(","), args.seeds, args.jobs)
         print(text)
         (RESULTS / "bench_recognition_seeds.md").write_text(text)
         return
@@ -231,22 +234,45 @@ def main() -> None:
     (RESULTS / "bench_recognition.md").write_text(text)
 
 
-def seed_study(specs: list[str], n: int) -> str:
+def _train_seed(name: str, overrides: list[str], seed: int, threads: int) -> tuple[Path, dict]:
+    """One seed-study training (also in a worker process: sets its own thread count)."""
+    torch.set_num_threads(threads)
+    return train_model(name, [*overrides, f"fit.seed={seed}", f"name={name}-seed{seed}"])
+
+
+def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
     """Train each model with seeds 0..n-1; per-seed, mean +- std and ensemble test accuracy."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
     from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
     from sportlens.engine.experiment import make_loader
     from sportlens.engine.loops import evaluate
     from sportlens.engine.tasks import ClassificationTask
 
-    out = ["| model | seed | top-1 | tennis_forehand | train s |", "|---|---|---:|---:|---:|"]
+    threads = torch.get_num_threads()
+    loads = [os.getloadavg()]
+    work = [(spec, seed) for spec in specs for seed in range(n)]
+    args = {(spec, seed): (spec.split("@")[0], spec.split("@")[1:], seed, threads) for spec, seed in work}
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {k: pool.submit(_train_seed, *a) for k, a in args.items()}
+            trained = {k: f.result() for k, f in futures.items()}
+    else:
+        trained = {k: _train_seed(*a) for k, a in args.items()}
+    loads.append(os.getloadavg())
+
+    out = ["| model | seed | val mca | top-1 | tennis_forehand | train s | CPU ms/clip |",
+           "|---|---|---:|---:|---:|---:|---:|"]
     by_spec: dict[str, list[np.ndarray]] = {}
     for spec in specs:
-        name, *overrides = spec.split("@")
-        probs, accs = by_spec.setdefault(spec, []), []
+        probs, accs, fhs, secs, vals = by_spec.setdefault(spec, []), [], [], [], []
         for seed in range(n):
-            run, m = train_model(name, [*overrides, f"fit.seed={seed}", f"name={name}-seed{seed}"])
+            run, m = trained[spec, seed]
             ckpt = load_checkpoint(run / "best.pt")
-            data = replace(DataSettings(), encoding=ckpt["data_spec"].get("encoding", "sportnet"))
+            spec_data = ckpt["data_spec"]
+            data = replace(DataSettings(), encoding=spec_data.get("encoding", "sportnet"),
+                           num_frames=int(spec_data.get("num_frames", 32)))
             clips, classes, _ = load_clips(data)
             test = [c for c in clips if c.split == "test"]
             res = evaluate(build_from_checkpoint(ckpt).eval(), ClassificationTask(),
@@ -254,24 +280,37 @@ def seed_study(specs: list[str], n: int) -> str:
             y, tf = np.asarray(res.labels), classes.index("tennis_forehand")
             probs.append(res.probs)
             accs.append(float((res.probs.argmax(1) == y).mean()))
-            fh = float((res.probs.argmax(1)[y == tf] == tf).mean())
-            out.append(f"| {spec} | {seed} | {accs[-1]:.4f} | {fh:.3f} | {m['train_seconds']:.0f} |")
+            fhs.append(float((res.probs.argmax(1)[y == tf] == tf).mean()))
+            secs.append(m["train_seconds"])
+            vals.append(m["val_best"])
+            out.append(f"| {spec} | {seed} | {vals[-1]:.4f} | {accs[-1]:.4f} | {fhs[-1]:.3f} | {secs[-1]:.0f} "
+                       f"| {m['test']['latency_ms']:.2f} |")
             print(out[-1], flush=True)
         pred = np.mean(probs, axis=0).argmax(1)
-        out.append(f"| {spec} | mean +- std | {np.mean(accs):.4f} +- {np.std(accs):.4f} | | |")
-        out.append(f"| {spec} | ensemble of {n} | {(pred == y).mean():.4f} | {(pred[y == tf] == tf).mean():.3f} | |")
+        out.append(f"| {spec} | mean +- std | {np.mean(vals):.4f} | {np.mean(accs):.4f} +- {np.std(accs):.4f} "
+                   f"| {np.mean(fhs):.3f} +- {np.std(fhs):.3f} | {np.mean(secs):.0f} | |")
+        out.append(f"| {spec} | ensemble of {n} | | {(pred == y).mean():.4f} "
+                   f"| {(pred[y == tf] == tf).mean():.3f} | | |")
     if len(specs) >= 2:  # the first two models paired seed by seed: two encodings, one seed each
         a, b = specs[:2]
-        accs = []
+        accs, fhs = [], []
         for seed, (pa, pb) in enumerate(zip(by_spec[a], by_spec[b])):
             pred = (pa + pb).argmax(1)
             accs.append(float((pred == y).mean()))
-            out.append(f"| {a} + {b} | {seed} | {accs[-1]:.4f} | {(pred[y == tf] == tf).mean():.3f} | sum of both |")
-        out.append(f"| {a} + {b} | mean +- std | {np.mean(accs):.4f} +- {np.std(accs):.4f} | | |")
+            fhs.append(float((pred[y == tf] == tf).mean()))
+            out.append(f"| {a} + {b} | {seed} | | {accs[-1]:.4f} | {fhs[-1]:.3f} | sum of both | |")
+        out.append(f"| {a} + {b} | mean +- std | | {np.mean(accs):.4f} +- {np.std(accs):.4f} "
+                   f"| {np.mean(fhs):.3f} +- {np.std(fhs):.3f} | | |")
+    load = ", ".join(f"{x:.1f}" for x in (*loads[0], *loads[1]))
     return "\n".join(["# bench_recognition: seed study (Penn Action, GT joints, official split)", "",
                       f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
-                      f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-                      "(shared with other jobs during this run: training seconds are inflated)",
+                      f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                      f"{threads} thread(s) per training, {jobs} training(s) at a time",
+                      f"- load average (1, 5, 15 min) at start and end of training: {load} -- the machine was "
+                      "shared with other jobs, so train s and CPU ms/clip are inflated accordingly",
+                      "- val mca: the best epoch's mean class accuracy on the stratified 10 % validation split of "
+                      "the training clips (what selection looks at; the split follows the seed); test evaluated once per trained model "
+                      "(best-on-validation checkpoint); CPU ms/clip = median forward pass, batch 1, encoding excluded",
                       f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`", "", *out]) + "\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -132,7 +133,11 @@ def encode_pose(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray 
     frame is invisible. ``bbox`` None or unusable rows: see ``person_boxes``.
     """
     vis = _visible(keypoints, visibility)  # (T, V)
-    box = person_boxes(keypoints, vis, bbox)  # (T, 4)
+    return _pose_code(keypoints, vis, person_boxes(keypoints, vis, bbox))
+
+
+def _pose_code(keypoints: np.ndarray, vis: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """``encode_pose`` given the (T, V) visible mask and the (T, 4) usable person boxes."""
     wh = (box[:, 2:] - box[:, :2])[:, None, :]  # (T, 1, 2)
     pos = (keypoints - box[:, None, :2]) / (wh + EPS)  # (T, V, 2)
     pos = np.where(vis[..., None], pos, 0.0)
@@ -140,6 +145,22 @@ def encode_pose(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray 
     both = vis[1:] & vis[:-1]  # (T-1, V)
     vel[1:] = np.where(both[..., None], pos[1:] - pos[:-1], 0.0)
     return np.concatenate([pos, vel, vis[..., None].astype(np.float64)], axis=-1).astype(np.float32)
+
+
+def _clip_frame(box: np.ndarray) -> tuple[np.ndarray, float]:
+    """The clip-level frame of ``encode_global`` from the (T, 4) usable person boxes: ONE centre (2,)
+    = mean of the boxes' centres and ONE scale = median of their larger side (+ eps), same for x and y."""
+    centre = ((box[:, :2] + box[:, 2:]) / 2).mean(axis=0)  # (2,)
+    return centre, float(np.median((box[:, 2:] - box[:, :2]).max(axis=1))) + EPS
+
+
+def _with_velocity(pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(T, V, 2) positions -> (T, V, 4) [pos, d pos]: d_t = pos_t - pos_{t-1} where ``ok`` (T, V) holds at
+    both t and t-1, else 0 (and 0 at t = 0)."""
+    vel = np.zeros_like(pos)
+    both = ok[1:] & ok[:-1]  # (T-1, V)
+    vel[1:] = np.where(both[..., None], pos[1:] - pos[:-1], 0.0)
+    return np.concatenate([pos, vel], axis=-1)
 
 
 def encode_global(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None) -> np.ndarray:
@@ -151,29 +172,143 @@ def encode_global(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarra
     (the median of the boxes' larger side), the same for x and y, so posture and body travel survive.
     """
     vis = _visible(keypoints, visibility)  # (T, V)
-    box = person_boxes(keypoints, vis, bbox)  # (T, 4)
-    centre = ((box[:, :2] + box[:, 2:]) / 2).mean(axis=0)  # (2,)
-    scale = float(np.median((box[:, 2:] - box[:, :2]).max(axis=1))) + EPS
+    return _global_code(keypoints, vis, person_boxes(keypoints, vis, bbox))
+
+
+def _global_code(keypoints: np.ndarray, vis: np.ndarray, box: np.ndarray) -> np.ndarray:
+    centre, scale = _clip_frame(box)
     pos = np.where(vis[..., None], (keypoints - centre) / scale, 0.0)  # (T, V, 2)
-    vel = np.zeros_like(pos)
-    both = vis[1:] & vis[:-1]
-    vel[1:] = np.where(both[..., None], pos[1:] - pos[:-1], 0.0)
-    return np.concatenate([pos, vel], axis=-1).astype(np.float32)
+    return _with_velocity(pos, vis).astype(np.float32)
 
 
-# name -> channels. "sportnet" is sec 2.4 exactly; "sportnet_global" appends encode_global.
-ENCODINGS = {"sportnet": 5, "sportnet_global": 9}
+_LAYOUT_BY_JOINTS = {get_skeleton(n).num_joints: n for n in ("penn13", "coco17", "blazepose33")}
+
+
+@lru_cache(maxsize=None)
+def bone_parents(skeleton: str) -> np.ndarray:
+    """(V,) parent joint of every joint in the bone tree of ``skeleton``, -1 for none.
+
+    The tree is the breadth-first spanning tree of the layout's edges (``skeletons.py``) from joint 0
+    (Penn-13: head -> shoulders -> elbows -> wrists, shoulders -> hips -> knees -> ankles); a part of
+    the graph not connected to joint 0 gets its own tree from its lowest joint. Roots have no parent.
+    Penn-13's tree is left/right symmetric (tested), so a flip maps the bone of joint j onto the
+    mirrored bone of its twin.
+    """
+    sk = get_skeleton(skeleton)
+    nbrs: list[list[int]] = [[] for _ in range(sk.num_joints)]
+    for a, b in sk.edge_index:
+        nbrs[a].append(int(b))
+        nbrs[b].append(int(a))
+    parent = np.full(sk.num_joints, -1, dtype=np.int64)
+    seen: set[int] = set()
+    for root in range(sk.num_joints):  # one tree per connected part (COCO's face is not linked to its body)
+        if root in seen:
+            continue
+        seen.add(root)
+        queue = [root]
+        for j in queue:  # the queue grows while we walk it: breadth-first
+            for k in nbrs[j]:
+                if k not in seen:
+                    seen.add(k)
+                    parent[k] = j
+                    queue.append(k)
+    parent.flags.writeable = False
+    return parent
+
+
+def _layout(keypoints: np.ndarray, skeleton: str | None) -> str:
+    if skeleton is not None:
+        return skeleton
+    V = keypoints.shape[1]
+    if V not in _LAYOUT_BY_JOINTS:
+        raise ValueError(f"no skeleton layout has {V} joints; pass skeleton=")
+    return _LAYOUT_BY_JOINTS[V]
+
+
+def _bones(keypoints: np.ndarray, vis: np.ndarray, box: np.ndarray, skeleton: str | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, V, 2) bone vectors (child - parent, / clip scale; 0 where missing), (T, V) bool bone seen
+    (both ends visible and the joint has a parent), (V,) parent per joint (the root: itself), given
+    the (T, V) visible mask and the (T, 4) usable person boxes."""
+    par = bone_parents(_layout(keypoints, skeleton))
+    if len(par) != keypoints.shape[1]:
+        raise ValueError(f"skeleton {skeleton!r} has {len(par)} joints, the clip {keypoints.shape[1]}")
+    _, scale = _clip_frame(box)
+    p = np.where(par >= 0, par, np.arange(len(par)))  # root -> itself (masked below)
+    ok = vis & vis[:, p] & (par >= 0)  # (T, V)
+    bone = np.where(ok[..., None], (keypoints - keypoints[:, p]) / scale, 0.0)  # (T, V, 2)
+    return bone, ok, p
+
+
+def encode_bone(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None,
+                skeleton: str | None = None) -> np.ndarray:
+    """(T, V, 5) float32 bone code [bx, by, dbx, dby, mb] (our addition; the "bone" stream of 2s-AGCN).
+
+    For joint j with parent p (``bone_parents``): b = (x_j - x_p) / s with the clip-level scale s of
+    ``encode_global`` (one per clip, same for x and y); db_t = b_t - b_{t-1} (bone motion); mb = 1 when
+    both ends are visible. The root (head) and bones with a hidden end encode as 0, mb = 0.
+    ``skeleton`` None: the layout with V joints.
+    """
+    vis = _visible(keypoints, visibility)
+    bone, ok, _ = _bones(keypoints, vis, person_boxes(keypoints, vis, bbox), skeleton)
+    return _bone_code(bone, ok)
+
+
+def _bone_code(bone: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    return np.concatenate([_with_velocity(bone, ok), ok[..., None]], axis=-1).astype(np.float32)
+
+
+def encode_angle(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None,
+                 skeleton: str | None = None) -> np.ndarray:
+    """(T, V, 5) float32 angle code [cos a, sin a, cos q, sin q, mb] (our addition).
+
+    a = direction of the bone parent -> j in the picture (x right, y down; cos a = bx / |b|); q = the
+    joint angle at the parent, from the parent's own bone to this one (cos q = u_p . u_j,
+    sin q = u_p x u_j): rotation- and scale-free posture. Zero where the bone (a) or either bone (q) is
+    missing or shorter than 1e-6 clip scales; mb as in ``encode_bone``.
+    """
+    vis = _visible(keypoints, visibility)
+    return _angle_code(*_bones(keypoints, vis, person_boxes(keypoints, vis, bbox), skeleton))
+
+
+def _angle_code(bone: np.ndarray, mb: np.ndarray, p: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(bone, axis=-1)  # (T, V)
+    ok = mb & (norm > EPS)
+    u = np.where(ok[..., None], bone / np.maximum(norm, EPS)[..., None], 0.0)  # (T, V, 2) unit vectors
+    up, okq = u[:, p], ok & ok[:, p] & (p != np.arange(len(p)))  # the parent's bone
+    cos_q = np.where(okq, (up * u).sum(-1), 0.0)
+    sin_q = np.where(okq, up[..., 0] * u[..., 1] - up[..., 1] * u[..., 0], 0.0)
+    return np.concatenate([u, cos_q[..., None], sin_q[..., None], mb[..., None]], axis=-1).astype(np.float32)
+
+
+# name -> channels. "sportnet" is sec 2.4 exactly; "sportnet_global" appends encode_global;
+# "bone" / "angle" are encode_bone / encode_angle alone; "multistream" is every view, for the
+# multi-stream ensembles (models/ensemble.py MULTISTREAM_GROUPS):
+#   0-4 [x~, y~, dx~, dy~, m] (sec 2.4)   5-8 [xg, yg, dxg, dyg] (clip-level)
+#   9-13 [bx, by, dbx, dby, mb] (bones)   14-18 [cos a, sin a, cos q, sin q, mb] (angles)
+ENCODINGS = {"sportnet": 5, "sportnet_global": 9, "bone": 5, "angle": 5, "multistream": 19}
 
 
 def encode(keypoints: np.ndarray, visibility: np.ndarray, bbox: np.ndarray | None = None,
-           encoding: str = "sportnet") -> np.ndarray:
-    """(T, V, C) code of a clip under a named encoding (C = ``ENCODINGS[encoding]``)."""
+           encoding: str = "sportnet", skeleton: str | None = None) -> np.ndarray:
+    """(T, V, C) code of a clip under a named encoding (C = ``ENCODINGS[encoding]``). ``skeleton``
+    (bone and angle codes only): None = the layout with V joints."""
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown pose encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    code = encode_pose(keypoints, visibility, bbox)  # (T, V, 5)
-    if encoding == "sportnet_global":
-        code = np.concatenate([code, encode_global(keypoints, visibility, bbox)], axis=-1)  # (T, V, 9)
-    return code
+    vis = _visible(keypoints, visibility)  # (T, V)
+    box = person_boxes(keypoints, vis, bbox)  # (T, 4), computed once for every view
+    parts = []
+    if encoding in ("sportnet", "sportnet_global", "multistream"):
+        parts.append(_pose_code(keypoints, vis, box))  # (T, V, 5)
+    if encoding in ("sportnet_global", "multistream"):
+        parts.append(_global_code(keypoints, vis, box))  # (T, V, 4)
+    if encoding in ("bone", "angle", "multistream"):
+        bone, mb, p = _bones(keypoints, vis, box, skeleton)
+        if encoding != "angle":
+            parts.append(_bone_code(bone, mb))  # (T, V, 5)
+        if encoding != "bone":
+            parts.append(_angle_code(bone, mb, p))  # (T, V, 5)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
 # ---------------------------------------------------------------- augmentations (train only)

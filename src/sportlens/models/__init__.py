@@ -39,6 +39,9 @@ Models (``name``: own kwargs with defaults; source)
 - ``tcn_ensemble``: ``streams=None, width=256, ...`` (tcn's); two ``tcn`` members on channel groups
   (by default, with the 9-channel ``sportnet_global`` encoding: the SportNet view and the clip view),
   late fusion of probabilities; ``member_logits(x)`` (B, S, K) for ``StreamEnsembleTask``.
+- ``tcn_multistream``: ``streams="jgb", width=256, ...`` (tcn's); one ``tcn`` per view of the 19-channel
+  ``multistream`` encoding (joints per-frame box / clip frame, bones, angles; presets in
+  ``ensemble.MULTISTREAM_PRESETS``), late fusion as ``tcn_ensemble``.
 
 Video models (``VideoModel``: keyword inputs ``rgb``/``pose``/``flow``, see ``_common.VideoModel``):
 ``sportnet`` (seed 000), ``c3d_attn`` (seed 002), ``cnn_lstm`` (seed 003), ``two_stream`` (seed 004),

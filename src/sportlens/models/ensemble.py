@@ -64,3 +64,48 @@ def tcn_ensemble(num_classes: int = 15, skeleton: str = "penn13", in_channels: i
         streams = GLOBAL_STREAMS if in_channels == 9 else (tuple(range(in_channels)),) * 2
     return StreamEnsemble("tcn", streams, num_classes, skeleton, in_channels, num_frames, width=width,
                           num_layers=num_layers, kernel_size=kernel_size, dropout=dropout)
+
+
+# The "multistream" encoding (data/transforms.py, 19 channels): 0-4 SportNet [x~, y~, dx~, dy~, m],
+# 5-8 clip-level [xg, yg, dxg, dyg], 9-13 bones [bx, by, dbx, dby, mb], 14-18 angles
+# [cos a, sin a, cos q, sin q, mb]. Named channel groups (one stream each):
+MULTISTREAM_CHANNELS = 19
+MULTISTREAM_GROUPS = {
+    "joint": (0, 1, 2, 3, 4),  # SportNet's per-frame-box joints + their velocities
+    "global": (5, 6, 7, 8, 4),  # the same joints in the clip frame (posture, body travel)
+    "bone": (9, 10, 11, 12, 13),  # child - parent vectors + bone motion
+    "angle": (14, 15, 16, 17, 18),  # bone directions + joint angles
+    "motion": (2, 3, 7, 8, 11, 12, 4),  # velocities only: joints (both frames) and bones
+}
+# streams presets for ``tcn_multistream``: the letters are the groups above
+MULTISTREAM_PRESETS = {
+    "jgb": ("joint", "global", "bone"),
+    "jgba": ("joint", "global", "bone", "angle"),
+    "jgbm": ("joint", "global", "bone", "motion"),
+    "jgbam": ("joint", "global", "bone", "angle", "motion"),
+}
+
+
+def multistream_groups(preset: str) -> tuple[tuple[int, ...], ...]:
+    """The channel groups of a ``MULTISTREAM_PRESETS`` name, in the 19-channel ``multistream`` code."""
+    if preset not in MULTISTREAM_PRESETS:
+        raise ValueError(f"unknown streams preset {preset!r}; choose one of {', '.join(MULTISTREAM_PRESETS)}")
+    return tuple(MULTISTREAM_GROUPS[g] for g in MULTISTREAM_PRESETS[preset])
+
+
+@register_model
+def tcn_multistream(num_classes: int = 15, skeleton: str = "penn13", in_channels: int = 5, num_frames: int = 32,
+                    streams: str | Sequence[Sequence[int]] = "jgb", width: int = 256, num_layers: int = 3,
+                    kernel_size: int = 5, dropout: float = 0.5) -> StreamEnsemble:
+    """Joint / clip-joint / bone (+ angle or motion) temporal CNNs, late fusion (2s-AGCN / MS-G3D style
+    multi-stream ensemble; configs/penn_tcn_multistream.yaml: "jgb", width 128, chosen on validation).
+    ``streams``: a ``MULTISTREAM_PRESETS`` name (needs the 19-channel
+    ``multistream`` encoding; with any other input every member sees all channels) or explicit groups."""
+    if isinstance(streams, str):
+        groups = multistream_groups(streams)
+        if in_channels != MULTISTREAM_CHANNELS:
+            groups = (tuple(range(in_channels)),) * len(groups)
+    else:
+        groups = tuple(tuple(g) for g in streams)
+    return StreamEnsemble("tcn", groups, num_classes, skeleton, in_channels, num_frames, width=width,
+                          num_layers=num_layers, kernel_size=kernel_size, dropout=dropout)
