@@ -184,6 +184,7 @@ def main() -> None:
     ap.add_argument("--ablation-epochs", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=0, help="train each model with seeds 0..N-1 (seed study)")
     ap.add_argument("--jobs", type=int, default=1, help="seed study: trainings run at a time (processes)")
+    ap.add_argument("--out", default="bench_recognition_seeds.md", help="seed study: results file name")
     ap.add_argument("--ship", default="", help="copy this model's best checkpoint into the package")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("SPORTLENS_THREADS", os.cpu_count() or 2)))
@@ -201,7 +202,7 @@ def main() -> None:
     if args.seeds:
         text = seed_study(args.models.split(","), args.seeds, args.jobs)
         print(text)
-        (RESULTS / "bench_recognition_seeds.md").write_text(text)
+        (RESULTS / args.out).write_text(text)
         return
     rows = []
     for spec in args.models.split(","):  # "mhssa@model_kwargs.attention=softmax": a model plus overrides
@@ -237,7 +238,8 @@ def main() -> None:
 def _train_seed(name: str, overrides: list[str], seed: int, threads: int) -> tuple[Path, dict]:
     """One seed-study training (also in a worker process: sets its own thread count)."""
     torch.set_num_threads(threads)
-    return train_model(name, [*overrides, f"fit.seed={seed}", f"name={name}-seed{seed}"])
+    tag = "-".join([name, *overrides]).replace("=", "-")  # one run folder per spec and seed
+    return train_model(name, [*overrides, f"fit.seed={seed}", f"name={tag}-seed{seed}"])
 
 
 def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:

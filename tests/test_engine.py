@@ -189,6 +189,18 @@ def test_fit_selects_best_val_epoch_and_stops_early(tmp_path, noise, lr, shift):
     assert len(lines) == len(hist) + 1 and lines[0].startswith("epoch,lr,train_loss,train_accuracy,val_loss")
 
 
+def test_fit_without_validation_keeps_the_last_epoch(tmp_path):
+    """A refit on all training data (val_fraction 0): no selection, best.pt is the last epoch's weights."""
+    set_seed(0)
+    model = engine_test_mlp()
+    result = fit(model, ClassificationTask(), loader(Blobs(seed=1)), None, quick(epochs=4, early_stopping_patience=1),
+                 run_dir=tmp_path, checkpoint_meta=META)
+    assert len(result.history) == 4 and result.best_epoch == 4 and not result.stopped_early
+    assert math.isnan(result.best_val) and not any(k.startswith("val_") for k in result.history[-1])
+    best = build_from_checkpoint(load_checkpoint(result.best_checkpoint))
+    assert all(torch.equal(a, b) for a, b in zip(weights(best), weights(model)))
+
+
 def _run(tmp_path, name, settings, **kw):
     set_seed(7)
     model = engine_test_mlp()

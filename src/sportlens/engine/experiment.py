@@ -42,7 +42,9 @@ class DataSettings:
     skeleton: str = "penn13"
     num_frames: int = 32  # T segments (SportNet sec 2.2)
     encoding: str = "sportnet"  # sportnet (sec 2.4, 5 channels) | sportnet_global (+ clip-level, 9)
-    val_fraction: float = 0.1  # stratified, taken from the training split
+    # stratified, taken from the training split; 0 = refit on every training clip with settings chosen
+    # before on a validation split (no selection: the last epoch is the model)
+    val_fraction: float = 0.1
     # False: person box from the joints, exactly as at inference on a video (no annotated boxes there)
     use_annotated_bbox: bool = False
     batch_size: int = 64
@@ -128,7 +130,8 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
     test = [c for c in clips if c.split == "test"]
     if not train_all:
         raise InputError(f"{cfg.data.root or cfg.data.dataset}: no training clips found")
-    train, val = stratified_split(train_all, cfg.data.val_fraction, seed=cfg.fit.seed)
+    train, val = (train_all, []) if cfg.data.val_fraction == 0 else \
+        stratified_split(train_all, cfg.data.val_fraction, seed=cfg.fit.seed)
     run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
     if distributed.is_main():  # DDP: one writer
@@ -143,7 +146,7 @@ def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], 
             "config": to_jsonable(asdict(cfg))}
     result = fit(model, task, make_loader(train, classes, cfg.data, train=True, augment=cfg.augment,
                                           seed=cfg.fit.seed),
-                 make_loader(val, classes, cfg.data, train=False, augment=None, seed=0), cfg.fit,
+                 make_loader(val, classes, cfg.data, train=False, augment=None, seed=0) if val else None, cfg.fit,
                  run_dir=run_dir, checkpoint_meta=meta, resume=resume, progress=progress, on_epoch=on_epoch)
     if not distributed.is_main():
         return run_dir  # DDP: rank 0 evaluates the test split and writes metrics.json

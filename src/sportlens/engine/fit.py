@@ -67,6 +67,9 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """Train ``model`` (already on its device) for ``settings.epochs``; select on ``val_loader`` only.
 
+    ``val_loader`` None: a refit on all training data with settings chosen earlier on a validation split;
+    nothing is selected, ``best.pt`` is the last epoch (early stopping cannot trigger).
+
     ``checkpoint_meta``: model_name, model_kwargs, classes, data_spec, config (see ``save_checkpoint``).
     ``resume``: a ``last.pt`` to continue from. ``on_epoch(row)`` is called after every epoch.
     """
@@ -96,13 +99,17 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
             train_loader.sampler.set_epoch(epoch)  # a new order each epoch, the same on every rank
         train = train_one_epoch(net, task, train_loader, optimizer, scheduler,
                                 grad_clip=settings.grad_clip or None, progress=progress)
-        val = distributed.on_main(evaluate, model, task, val_loader)  # DDP: rank 0's, for every rank
-        scores = {"loss": val.loss, **task.summarize(val.probs, val.labels)}
+        if val_loader is not None:
+            val = distributed.on_main(evaluate, model, task, val_loader)  # DDP: rank 0's, for every rank
+            scores, val_seconds = {"loss": val.loss, **task.summarize(val.probs, val.labels)}, val.seconds
+            # selection: best monitored metric, ties broken by lower val loss; patience: metric only (seed 003)
+            key = (sign * scores[task.monitor], -val.loss)
+        else:  # a refit on all training data (settings chosen before): no selection, the last epoch wins
+            scores, val_seconds, key = {}, 0.0, (float(epoch), 0.0)
         row = {"epoch": epoch, "lr": lr, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
-               **{f"val_{k}": v for k, v in scores.items()}, "seconds": train["seconds"] + val.seconds}
+               **{f"val_{k}": v for k, v in scores.items()}, "seconds": train["seconds"] + val_seconds}
         state["history"].append(row)
-        # selection: best monitored metric, ties broken by lower val loss; patience: metric only (seed 003)
-        key, best = (sign * scores[task.monitor], -val.loss), state["best_key"]
+        best = state["best_key"]
         state["bad_epochs"] = 0 if best is None or key[0] > best[0] else state["bad_epochs"] + 1
         if best is None or key > tuple(best):
             state.update(best_key=key, best_epoch=epoch)
@@ -118,7 +125,8 @@ def fit(model: nn.Module, task: Task, train_loader, val_loader, settings: FitSet
 
     if state["history"] and distributed.is_main():
         save_curves(state["history"], run_dir / "curves.png")
-    best_val = state["history"][state["best_epoch"] - 1][f"val_{task.monitor}"] if state["best_epoch"] else float("nan")
+    best_val = (state["history"][state["best_epoch"] - 1].get(f"val_{task.monitor}", float("nan"))
+                if state["best_epoch"] else float("nan"))
     return FitResult(history=state["history"], best_epoch=state["best_epoch"], best_val=best_val,
                      seconds=time.perf_counter() - start, best_checkpoint=best_path, last_checkpoint=last_path,
                      stopped_early=stopped)
