@@ -15,6 +15,13 @@ Protocols and metric choices: ``sportlens/forecast/protocols.py`` (module docstr
 by the same loop, model selection on a validation split of the TRAINING clips): ``forecast/training.py``.
 Writes ``benchmarks/results/bench_forecast.md`` (``--ablations``: ``bench_forecast_ablation.md``).
 
+``knn`` (``sportlens.forecast.knn``, no training): the motion-matching forecaster, its index built from the
+official TRAIN split by this script (build time in the cost table, the saved index's size below it), with the
+``KnnConfig`` defaults (chosen on the validation split, see that module); ``knn+<model>`` = the pixel-wise
+blend ``w * knn + (1 - w) * <model>``, ``w`` per protocol chosen here on the validation split of the
+training clips (the same clips the learned models were selected on; kNN index for that choice built from the
+other training clips); ``--knn-tune`` adds the validation grid of k and aggregation; ``--no-knn`` skips all.
+
 Ablations of msgcn (constructor switches of ``sportlens.models.msgcn.MSGCN``): the full model, single
 scale (``multiscale=False``: no part graph, no eq 9 fusion), fixed adjacency (``trainable_adjacency=False``:
 the eq 8 and eq 10 graphs stay the normalised skeleton), no velocity inputs (``use_velocity=False``: the
@@ -302,6 +309,105 @@ def run_ablations(args, argv) -> int:
     return 0
 
 
+class _Memo:
+    """Reuse a predictor's last answer on the same (large) array: the blend rows need the kNN forecast of
+    the same windows again. Single windows (the speed measurement) are never cached."""
+
+    def __init__(self, pred: Predictor) -> None:
+        self.pred, self.key, self.out = pred, None, None
+
+    def __call__(self, observed: np.ndarray, horizon: int = 16) -> np.ndarray:
+        if len(observed) < 1000:
+            return self.pred(observed, horizon)
+        key = (id(observed), observed.shape, horizon)
+        if key != self.key:
+            self.key, self.out = key, self.pred(observed, horizon)
+        return self.out
+
+
+def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
+    """Register ``knn`` and ``knn+<model>`` (module docstring); returns the lines of the kNN section."""
+    import tempfile
+    from dataclasses import asdict
+
+    from sportlens.forecast.knn import (
+        BlendForecaster,
+        KnnConfig,
+        KnnForecaster,
+        aggregate,
+        choose_blend_weight,
+        validation_split,
+    )
+
+    train_clips, _ = load_penn_action(data, split="train")
+    tr, val = validation_split(train_clips)
+    cfg = KnnConfig()
+    f_val = KnnForecaster.build(tr, cfg)
+    val_w = {"A": protocol_a_windows(val), "B": protocol_b_windows(val)}
+    lines = ["## kNN forecaster: validation choices", "",
+             f"Validation split of the TRAINING clips (seed 0, {len(val)} clips, the learned models' own validation "
+             f"clips; kNN index from the other {len(tr)}): protocol A {len(val_w['A'])} windows, B "
+             f"{len(val_w['B'])} windows; score = mean of PCK@0.05 at step 16 and over steps 1..16. "
+             f"Config: `{json.dumps(asdict(cfg))}`.", ""]
+    zero_val = {p: evaluate(zero_velocity(w.observed, w.horizon), w) for p, w in val_w.items()}
+    pk = {p: f_val(w.observed, w.horizon) for p, w in val_w.items()}
+    rk = {p: evaluate(pk[p], w) for p, w in val_w.items()}
+    lines += ["| validation | A step 16 | A mean | B step 16 | B mean |", "|---|---:|---:|---:|---:|"]
+    for name, r in (("zero", zero_val), ("knn", rk)):
+        lines.append(f"| {name} | {100 * r['A']['pck'][-1]:.1f} | {100 * np.mean(r['A']['pck']):.1f} | "
+                     f"{100 * r['B']['pck'][-1]:.1f} | {100 * np.mean(r['B']['pck']):.1f} |")
+    if tune:
+        lines += ["", "Grid (same validation windows; the search is done once with the largest k, the k nearest "
+                  "taken from it):", "", "| protocol | k | aggregation | PCK step 8 | PCK step 16 | mean PCK |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for p, w in val_w.items():
+            f_val.cfg.k = f_val.cfg.k_a = 64
+            nbs = [f_val.neighbours(w.observed[i:i + 1024]) for i in range(0, len(w), 1024)]
+            nb = {k: np.concatenate([n[k] for n in nbs]) for k in ("ids", "dist", "flipped", "x")}
+            r_all = f_val.residuals(p, nb["ids"], nb["flipped"]).astype(np.float32)
+            for k in (8, 16, 32, 64):
+                for agg in ("mean", "wmean", "median", "medoid", "mode"):
+                    if agg in ("medoid", "mode") and k > 32:
+                        continue
+                    res = aggregate(r_all[:, :k], nb["dist"][:, :k], agg, cfg.mode_sigma)
+                    pred = f_val.forecast_from_residual(w.observed, nb["x"], np.nan_to_num(res), w.horizon)
+                    e = evaluate(pred, w)["pck"]
+                    lines.append(f"| {p} | {k} | {agg} | {100 * e[7]:.1f} | {100 * e[-1]:.1f} | "
+                                 f"{100 * np.mean(e):.1f} |")
+                    print(lines[-1], flush=True)
+            f_val.cfg = KnnConfig()
+    t0 = time.perf_counter()
+    knn = KnnForecaster.build(train_clips, cfg)
+    build_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = knn.save(Path(tmp) / "knn_penn13.npz")
+        size = path.stat().st_size
+        t0 = time.perf_counter()
+        KnnForecaster.load(path)
+        load_s = time.perf_counter() - t0
+    PREDICTORS["knn"] = _Memo(knn)
+    TRAINING["knn"] = {"train_s": build_s, "steps": "-", "best_step": "-", "config": asdict(cfg),
+                       "model_kwargs": {}, "path": f"index built from {len(train_clips)} training clips"}
+    lines += ["", f"Index (full training split, {len(train_clips)} clips): {json.dumps(knn.size)}; built in "
+              f"{build_s:.1f} s (one thread); saved (`KnnForecaster.save`: uint16 frames per clip box, compressed "
+              f"npz) {size / 1e6:.2f} MB, loaded (features rebuilt) in {load_s:.1f} s.", ""]
+    for o in blend_with:
+        if o not in PREDICTORS:
+            continue
+        weights, table = {}, []
+        for p, w in val_w.items():
+            po = PREDICTORS[o](w.observed, w.horizon)
+            weights[p], scores = choose_blend_weight(pk[p], po, w)
+            table.append(f"- knn+{o}, protocol {p}: weight of knn {weights[p]:.1f} (validation score / PCK step 16 "
+                         "per weight: " + ", ".join(f"{k:.1f}: {100 * v[0]:.1f}/{100 * v[1]:.1f}"
+                                                     for k, v in scores.items()) + ")")
+        PREDICTORS[f"knn+{o}"] = BlendForecaster(PREDICTORS["knn"], PREDICTORS[o], weights)
+        TRAINING[f"knn+{o}"] = {"train_s": None, "steps": "-", "best_step": "-", "config": {"knn_weight": weights},
+                                "model_kwargs": {}, "path": f"blend of knn and {o} (no training of its own)"}
+        lines += table
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -320,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="ablations at a 2-minute budget each")
     ap.add_argument("--ship", type=Path, default=None, metavar="RUN_CKPT",
                     help="copy this msgcn checkpoint into the package (float16) and write its model card")
+    ap.add_argument("--no-knn", action="store_true", help="skip the kNN forecaster and its blends")
+    ap.add_argument("--knn-tune", action="store_true", help="add the kNN validation grid (k, aggregation)")
+    ap.add_argument("--blend", default="msgcn,trajgcn (run)",
+                    help="comma-separated predictors to blend with knn (weight chosen on validation)")
     args = ap.parse_args(argv)
     if args.data is None:
         ap.error("no --data and no shared/ folder found")
@@ -341,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.checkpoint:
         name, _, path = spec.partition("=")
         add_checkpoint(name, Path(path))
+    knn_lines: list[str] = []
+    if not args.no_knn:
+        knn_lines = add_knn(args.data, tuple(b for b in args.blend.split(",") if b), args.knn_tune)
     names = [n for n in args.predictors.split(",") if n] or list(PREDICTORS)
     unknown = [n for n in names if n not in PREDICTORS]
     if unknown:
@@ -376,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             sections += ["Protocol B per-joint error at step 16 (533 ms): mean distance / reference length", "",
                          *table_joints(joint_err, w.skeleton.joints), ""]
     sections += ["## Cost", "", *table_cost(names, speed), ""]
+    if "knn" in names:
+        sections += knn_lines
     for n in names:
         if n in TRAINING:
             t = TRAINING[n]

@@ -217,6 +217,10 @@ def test_eval_forecast_cli_and_bad_input(tmp_path):
     res = json.loads(done.stdout)
     assert res["protocol"] == "B" and res["n_windows"] == 49653
     assert round(100 * res["pck"][15], 1) == 44.8 and round(100 * res["pck"][9], 1) == 59.2
+    knn = cli("--protocol", "B", "--data", str(root), "--model", "knn", "--json")  # index from the train split
+    assert knn.returncode == 0, knn.stderr
+    res = json.loads(knn.stdout)
+    assert res["n_windows"] == 49653 and res["pck"][15] > 0.58  # measured 58.8 % (bench_forecast.md)
     for args, message in [(["--protocol", "C"], "use A or B"), (["--model", "lstm"], "use zero, constvel"),
                           (["--checkpoint", str(tmp_path / "none.pt")], "none.pt")]:
         bad = cli("--data", str(root), *args)

@@ -194,10 +194,10 @@ class RiskRules:
     # body shortens the shoulder line by the cosine of the turn; face-on it is ~0.7-0.8 of the trunk).
     frontal_min: float = 0.5
     sagittal_max: float = 0.3
-    knee_valgus_deg: float = 13.0  # frontal-plane projection angle; upper normal limit, Herrington & Munro 2010
+    knee_valgus_deg: float = 13.0  # frontal-plane projection angle; women's upper normal limit in drop jumps, Herrington & Munro 2010
     knee_hyperextension_deg: float = 5.0  # past straight; genu recurvatum > 5 deg, Loudon et al. 1998
     trunk_flexion_deg: float = 60.0  # from vertical; REBA's top trunk band (> 60 deg), Hignett & McAtamney 2000
-    landing_knee_flexion_deg: float = 20.0  # at initial contact; ACL injuries near extension, Boden 2000/Koga 2010
+    landing_knee_flexion_deg: float = 20.0  # at initial contact; project choice (Boden 2000: injuries near extension; Koga 2010: 23 deg mean)
     # Beyond these a 2D value is a pose (or forecast) error, or a bent knee seen obliquely, not valgus or
     # recurvatum (clinical ranges stay well below): such frames are ignored.
     knee_valgus_max_deg: float = 45.0

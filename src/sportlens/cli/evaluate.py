@@ -20,8 +20,10 @@ def eval_forecast(
     data: Optional[Path] = typer.Option(None, "--data", help="Penn Action folder holding labels/. "
                                                              "Default: shared/data/penn_action."),
     model: str = typer.Option("", "--model", help="zero (repeat the last pose), constvel, msgcn (the model "
-                                                  "shipped with sportlens, the default), or the model name of "
-                                                  "--checkpoint."),
+                                                  "shipped with sportlens, the default), knn (motion matching on "
+                                                  "the train split of --data, or on the index --checkpoint "
+                                                  "KNN.npz), knn+msgcn (its blend with the shipped model), or the "
+                                                  "model name of --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A trained forecaster (msgcn)."),
     as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON."),
 ) -> None:
@@ -33,7 +35,12 @@ def eval_forecast(
     if root is None:
         err.print("[bold red]error:[/] no --data given and no shared/data/penn_action found", highlight=False)
         raise typer.Exit(2)
-    predictor = _run(lambda: make_predictor(model, checkpoint))
+    if model in ("knn", "knn+msgcn"):
+        from sportlens.forecast.knn import make_knn_predictor
+
+        predictor = _run(lambda: make_knn_predictor(model, root, checkpoint))
+    else:
+        predictor = _run(lambda: make_predictor(model, checkpoint))
     res = _run(lambda: evaluate_on_penn(root, protocol, predictor))
     if as_json:
         typer.echo(json.dumps(to_jsonable(res), indent=2))

@@ -14,21 +14,45 @@ rule                   measure (per side where sided)                 default   
                        hip-knee-ankle angle, positive when the knee               landing knee valgus angle; normative
                        lies on the midline side of the hip-ankle                  data in a physically active
                        line (towards the other hip). Face-on only.                population. Phys Ther Sport 2010;
-                                                                                  11(2):56-59 (upper normal limit).
+                                                                                  11(2):56-59, doi:10.1016/j.ptsp.
+                                                                                  2009.11.004 (upper end of the
+                                                                                  FEMALE normal range, see below).
 ``knee_hyperextension`` hip-knee-ankle angle signed so that > 180 is  >= 185 deg  Loudon JK, Goist HL, Loudon KL.
                        bending the "wrong" way (past straight).       (5 deg      Genu recurvatum syndrome. J Orthop
-                       Side-on only.                                  past        Sports Phys Ther 1998;27(5):361-367
-                                                                      straight)   (recurvatum: > 5 deg).
+                       Side-on only.                                  past        Sports Phys Ther 1998;27(5):361-367,
+                                                                      straight)   doi:10.2519/jospt.1998.27.5.361
+                                                                                  (recurvatum: extension > 5 deg).
 ``trunk_flexion``      trunk (mid-hip -> mid-shoulder) angle from     >= 60 deg   Hignett S, McAtamney L. Rapid Entire
                        vertical. Side-on only.                                    Body Assessment (REBA). Appl Ergon
-                                                                                  2000;31(2):201-205 (top trunk band).
-``stiff_landing``      knee flexion (0 = straight) at the initial     <= 20 deg   Boden BP et al. Mechanisms of ACL
-                       contact of a landing: the first frame the                  injury. Orthopedics 2000;23(6):573-8;
-                       ankle stops after falling (faster than                     Koga H et al. Am J Sports Med 2010;
-                       ``landing_fall_speed`` leg lengths/s within                38(11):2218-25: non-contact ACL
-                       ``landing_lookback_s``, with the hips falling              injuries at contact near extension.
-                       too: no heel strike of walking). Any view.
+                                                                                  2000;31(2):201-205 (top trunk band,
+                                                                                  > 60 deg flexion).
+``stiff_landing``      knee flexion (0 = straight) at the initial     <= 20 deg   PROJECT CHOICE, informed by: Boden BP,
+                       contact of a landing: the first frame the                  Dean GS, Feagin JA, Garrett WE.
+                       ankle stops after falling (faster than                     Mechanisms of anterior cruciate
+                       ``landing_fall_speed`` leg lengths/s within                ligament injury. Orthopedics 2000;
+                       ``landing_lookback_s``, with the hips falling              23(6):573-578; Koga H et al.
+                       too: no heel strike of walking). Any view.                 Mechanisms for noncontact ACL
+                                                                                  injuries. Am J Sports Med 2010,
+                                                                                  doi:10.1177/0363546510373570.
 =====================  =============================================  ==========  =====================================
+
+What the sources say (checked 2026-11-28 against their abstracts; the first version of this table was written
+from memory):
+- Herrington & Munro 2010 (100 active adults, 50 women, 2D video of drop-jump and step landings): a "normal"
+  drop-jump knee valgus (FPPA) is 7-13 deg for women and 3-8 deg for men (step landing: 5-12 and 1-9 deg).
+  13 deg is the upper end of the WOMEN's drop-jump range: it flags only values beyond both sexes' normal
+  ranges (for men the normal range ends at 8 deg; no sex is known here). Normative data, not an injury
+  threshold.
+- Loudon et al. 1998 (a literature review): genu recurvatum is "operationally defined as knee extension greater
+  than 5 degrees". A clinical (static) definition; applying it to 2D angles during movement is this project's
+  use of it.
+- Hignett & McAtamney 2000: REBA scores trunk posture upright 1, 0-20 deg flexion 2, 20-60 deg 3, > 60 deg 4
+  (the top band). An occupational (work posture) assessment tool, not a sports-injury threshold.
+- stiff_landing: NO source gives 20 deg. Boden et al. 2000 (videos and interviews of ACL injuries): most
+  non-contact injuries happened at foot strike with the knee "close to full extension", with no number. Koga
+  et al. 2010 (model-based image matching of 10 ACL injury videos): knee flexion at initial contact 23 deg on
+  average (range 11-30 deg). 20 deg is therefore a project choice, below the injured athletes' mean; it is
+  not a validated cut-off.
 
 Decisions
 ---------
@@ -57,10 +81,14 @@ from sportlens.kinematics import angle_between, joint_xy, lean, time_derivative
 from sportlens.types import Forecast, PoseTrack, RiskFlag
 
 SOURCES: dict[str, str] = {
-    "knee_valgus": "Herrington & Munro 2010, Phys Ther Sport 11:56-59 (drop-jump FPPA normative data)",
-    "knee_hyperextension": "Loudon et al. 1998, J Orthop Sports Phys Ther 27:361-367 (genu recurvatum > 5 deg)",
-    "trunk_flexion": "Hignett & McAtamney 2000, Appl Ergon 31:201-205 (REBA trunk flexion > 60 deg)",
-    "stiff_landing": "Boden et al. 2000, Orthopedics 23:573-578; Koga et al. 2010, Am J Sports Med 38:2218-2225",
+    "knee_valgus": "Herrington & Munro 2010, Phys Ther Sport 11:56-59 (drop-jump FPPA normal range: women 7-13 deg, "
+                   "men 3-8 deg; 13 deg = the women's upper limit)",
+    "knee_hyperextension": "Loudon et al. 1998, J Orthop Sports Phys Ther 27:361-367 (genu recurvatum: knee "
+                           "extension > 5 deg)",
+    "trunk_flexion": "Hignett & McAtamney 2000, Appl Ergon 31:201-205 (REBA top trunk band: flexion > 60 deg)",
+    "stiff_landing": "project choice (20 deg); informed by Boden et al. 2000, Orthopedics 23:573-578 (ACL injuries at "
+                     "foot strike, knee close to full extension) and Koga et al. 2010, Am J Sports Med (10 ACL injury "
+                     "videos: knee flexion 23 deg, 11-30, at initial contact)",
 }
 SIDES = ("left", "right")
 TOLERANCE_DEG = 1e-6
