@@ -284,7 +284,7 @@ def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
             accs.append(float((res.probs.argmax(1) == y).mean()))
             fhs.append(float((res.probs.argmax(1)[y == tf] == tf).mean()))
             secs.append(m["train_seconds"])
-            vals.append(m["val_best"])
+            vals.append(float("nan") if m["val_best"] is None else m["val_best"])  # None: refit, no validation
             out.append(f"| {spec} | {seed} | {vals[-1]:.4f} | {accs[-1]:.4f} | {fhs[-1]:.3f} | {secs[-1]:.0f} "
                        f"| {m['test']['latency_ms']:.2f} |")
             print(out[-1], flush=True)
@@ -313,6 +313,8 @@ def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
                       "- val mca: the best epoch's mean class accuracy on the stratified 10 % validation split of "
                       "the training clips (what selection looks at; the split follows the seed); test evaluated once per trained model "
                       "(best-on-validation checkpoint); CPU ms/clip = median forward pass, batch 1, encoding excluded",
+                      "- `@data.val_fraction=0`: the same settings refit on every training clip (no validation split, "
+                      "no selection: the last epoch is the model; val mca nan)",
                       f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`", "", *out]) + "\n"
 
 
