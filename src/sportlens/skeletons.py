@@ -7,6 +7,10 @@ Layouts:
 - ``blazepose33``: MediaPipe BlazePose, 33 landmarks (the default pose backend's output).
 - ``coco17``: COCO keypoints, 17 joints (most public 2D pose models and datasets).
 - ``penn13``: Penn Action, 13 joints (``x``/``y`` columns of the official ``labels/NNNN.mat``).
+- ``kinect22``: UI-PRMD's Kinect v2 skeleton, 22 joints (3-D; ``sportlens.data.ui_prmd.KINECT22_JOINTS``
+  order, bones from its parent list); registered so that skeleton models (e.g. the ``tcn`` quality model,
+  ``sportlens.assess.quality_seq``) can be built for it. Its joint names are Kinect's (``left_upper_leg``
+  is the hip), so conversion from the video layouts finds almost no joint by name.
 
 Conversion (``convert``) builds each target joint from a *recipe* of source joints: the same
 joint when both layouts have it, otherwise the mean of a few source joints (e.g. Penn's ``head``
@@ -135,11 +139,25 @@ PENN13 = Skeleton(
     ),
 )
 
+KINECT22 = Skeleton(
+    name="kinect22",
+    joints=("waist", "spine", "chest", "neck", "head", "head_tip",
+            "left_collar", "left_upper_arm", "left_forearm", "left_hand",
+            "right_collar", "right_upper_arm", "right_forearm", "right_hand",
+            "left_upper_leg", "left_lower_leg", "left_foot", "left_toes",
+            "right_upper_leg", "right_lower_leg", "right_foot", "right_toes"),
+    edges=(("waist", "spine"), ("spine", "chest"), ("chest", "neck"), ("neck", "head"), ("head", "head_tip"),
+           ("chest", "left_collar"), ("chest", "right_collar"), ("waist", "left_upper_leg"),
+           ("waist", "right_upper_leg"),
+           *_sym_edges(("collar", "upper_arm"), ("upper_arm", "forearm"), ("forearm", "hand"),
+                       ("upper_leg", "lower_leg"), ("lower_leg", "foot"), ("foot", "toes"))),
+)
+
 # Recipes for joints some layouts lack, tried in order: first a single joint, then a mean.
 _HEAD_RECIPES: tuple[tuple[str, ...], ...] = (("nose",), ("left_ear", "right_ear"), ("left_eye", "right_eye"))
 _NOSE_RECIPES: tuple[tuple[str, ...], ...] = (("head",),)
 
-LAYOUTS: dict[str, Skeleton] = {s.name: s for s in (BLAZEPOSE33, COCO17, PENN13)}
+LAYOUTS: dict[str, Skeleton] = {s.name: s for s in (BLAZEPOSE33, COCO17, PENN13, KINECT22)}
 
 
 def get_skeleton(name: str) -> Skeleton:

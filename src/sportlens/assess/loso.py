@@ -189,10 +189,20 @@ def evaluate_loso(samples: Sequence[QualitySample],
             clf = make_classifier(names) if getattr(make_classifier, "uses_feature_names", False) else make_classifier()
             clf.fit(x[tr], y[tr])
             p[te] = clf.predict_proba(x[te])[:, 1]
-        acc, auc = binary_metrics(y, p)
-        result.per_movement[mv] = {"accuracy": acc, "auc": auc, "n": float(len(group)),
-                                   "within_subject_auc": within_subject_auc([s.subject for s in group], y, p)}
-        result.predictions[mv] = [(s.subject, s.episode, int(lab), float(q)) for s, lab, q in zip(group, y, p)]
+        record_movement(result, mv, group, y, p)
+    return finish(result)
+
+
+def record_movement(result: LosoResult, mv, group: Sequence, y: np.ndarray, p: np.ndarray) -> None:
+    """Store one movement's pooled held-out predictions ``p`` (P(correct)) and their metrics in ``result``."""
+    acc, auc = binary_metrics(y, p)
+    result.per_movement[mv] = {"accuracy": acc, "auc": auc, "n": float(len(group)),
+                               "within_subject_auc": within_subject_auc([s.subject for s in group], y, p)}
+    result.predictions[mv] = [(s.subject, s.episode, int(lab), float(q)) for s, lab, q in zip(group, y, p)]
+
+
+def finish(result: LosoResult) -> LosoResult:
+    """The means over movements (accuracy, AUC, within-subject AUC)."""
     if result.per_movement:
         result.mean_accuracy = float(np.mean([r["accuracy"] for r in result.per_movement.values()]))
         result.mean_auc = float(np.nanmean([r["auc"] for r in result.per_movement.values()]))

@@ -54,7 +54,8 @@ model file); one ExtraTrees on the concatenated views instead of one per view (c
 (plain torch, not the engine: 3 conv layers, dilations 1-1-2, over 32 resampled frames of start-relative
 positions, angles, left/right differences and bone directions, one network for all movements with a
 movement embedding, 40 epochs AdamW): 85.9 % / 0.925 alone, 90.6 % / 0.963 as a fifth member, i.e. no
-gain for about 70 s of training per fold on the shared cores -- so no torch quality model. Earlier, for the
+gain for about 70 s of training per fold on the shared cores -- so the torch model (``--model tcn``, per
+movement, through the engine: ``quality_seq``) is an option, not the default. Earlier, for the
 channels view alone (300 trees): logistic 87.0 % / 0.931; positions only 88.0 % / 0.949; 4 time-segment
 means per channel 89.1 % / 0.954 or every channel at the peak frame 88.6 % / 0.955 (``segments``,
 ``peak``: both off, within the noise for twice the features); max_features 0.03 / 0.3: 87.9 % / 0.952
@@ -65,9 +66,11 @@ layers over 48 resampled frames of positions, angles and velocities, movement em
 82.8 % mean accuracy over the 8 of 10 folds it finished (about 80 s per fold on the shared 2 cores).
 
 Models (``QualitySettings.model``): ``extra_trees`` (the default: the view ensemble above, ``n_trees``
-per view; with a single view, one ExtraTrees) or ``logistic`` (standardised logistic regression on all
-columns, fast). Continuous labels (scores) train the regression counterparts (ExtraTreesRegressor
-averaged over views / Ridge).
+per view; with a single view, one ExtraTrees), ``logistic`` (standardised logistic regression on all
+columns, fast) or ``tcn`` (a temporal CNN per movement on resampled body-frame sequences, trained with the
+torch engine: ``sportlens.assess.quality_seq``; its estimator scores the recording itself, the summary
+features below only serve the deviations). Continuous labels (scores) train the regression counterparts
+(ExtraTreesRegressor averaged over views / Ridge; for tcn, one output on standardised scores).
 
 Saved model format (``save_quality_model``): a pickle of a dict ``{"format": 2, "kind":
 "sportlens-quality-model", "settings", "task" ("classification"|"regression"), "skeleton",
@@ -75,6 +78,9 @@ Saved model format (``save_quality_model``): a pickle of a dict ``{"format": 2, 
 "score_range"}}, "trained_on", "created", "sportlens_version"}`` (format 1, before the views, is refused
 with a re-train message). It is not a torch model, so
 ``engine/checkpoint.py`` does not apply; like every pickle, load only files you trust.
+A ``tcn`` model's ``estimator`` is a ``quality_seq.SequenceEstimator`` (weights as numpy arrays, rebuilt
+through the model registry; it has ``predict_samples``, which ``apply_quality_model`` calls instead of
+``predict_proba`` on the features), so the same format 2 holds both kinds.
 ``reference_mean/std`` are the feature statistics of the *correct* (or top-half score) training
 repetitions: ``apply_quality_model`` reports the features furthest from them as ``Deviation`` rows.
 """
@@ -99,6 +105,7 @@ KIND = "sportlens-quality-model"
 STATS = ("mean", "std", "min", "max", "p10", "p50", "p90", "speed")
 VIEWS = ("channels", "bones", "shape", "symmetry")
 DURATION = "duration s"
+MODELS = ("extra_trees", "logistic", "tcn")  # tcn: a torch sequence model (assess.quality_seq)
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class QualitySettings:
     segments: int = 0  # also the channel means over this many equal time segments (0 = off)
     peak: bool = False  # also every channel at the peak frame (largest position change from the start)
     views: tuple[str, ...] = VIEWS  # feature views; extra_trees fits one model per view and averages them
-    model: str = "extra_trees"  # extra_trees | logistic
+    model: str = "extra_trees"  # extra_trees | logistic | tcn (quality_seq)
     n_trees: int = 200  # per view
     max_features: float = 0.1  # fraction of features per split (ExtraTrees)
     c: float = 0.1  # logistic inverse regularisation
@@ -118,8 +125,8 @@ class QualitySettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.model not in ("extra_trees", "logistic"):
-            raise ValueError(f"model must be extra_trees or logistic, got {self.model!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.start_frames < 1 or self.n_trees < 1 or not 0 < self.max_features <= 1:
             raise ValueError(f"bad settings {self}")
         views = tuple(self.views)
@@ -369,6 +376,9 @@ def make_estimator(settings: QualitySettings = QualitySettings(), regression: bo
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if settings.model == "tcn":
+        raise ValueError("the tcn model is trained on sequences, not features: use "
+                         "sportlens.assess.quality_seq (train_sequence_estimator, evaluate_loso_seq)")
     if settings.model == "extra_trees":
         from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
@@ -446,6 +456,10 @@ def _reference_rows(x: np.ndarray, y: np.ndarray, regression: bool) -> np.ndarra
 def train_quality_model(samples: Sequence[QualitySample], settings: QualitySettings = QualitySettings(),
                         trained_on: str = "") -> QualityModel:
     """One estimator per movement on all ``samples``; regression where every sample has a ``score``."""
+    if settings.model == "tcn":  # a torch network per movement, default sequence settings
+        from sportlens.assess.quality_seq import train_sequence_quality_model
+
+        return train_sequence_quality_model(samples, settings, trained_on=trained_on)
     if not samples:
         raise InputError("no labelled recordings to train a quality model on")
     regression = all(s.score is not None for s in samples)
@@ -582,7 +596,10 @@ def apply_quality_model(path: str | Path | QualityModel, track_or_sample: Any, m
                          f"{len(entry['feature_names'])}: use data of the model's layout ({model.skeleton}) "
                          "with the same channels (angles or not)")
     est = entry["estimator"]
-    if model.task == "regression":
+    if hasattr(est, "predict_samples"):  # a sequence network (quality_seq): scores the recording itself
+        out = float(est.predict_samples([sample], key)[0])  # key: the movement (pooled networks)
+        score = out if model.task == "regression" else 100.0 * out
+    elif model.task == "regression":
         score = float(est.predict(x[None])[0])
     else:
         score = 100.0 * float(est.predict_proba(x[None])[0, 1])

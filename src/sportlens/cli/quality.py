@@ -3,7 +3,9 @@
 ``eval quality`` runs the leave-one-subject-out protocol (training included) of ``assess.loso`` with the
 learned model of ``assess.quality``; on UI-PRMD it also prints the logistic angle baseline and the
 training-free DTW-to-reference baseline (``assess.dtw_baseline``) beside it. ``train-quality`` trains
-on every recording and saves the model for ``assess.quality.apply_quality_model``.
+on every recording and saves the model for ``assess.quality.apply_quality_model``. ``--model tcn`` trains a
+temporal CNN per movement on resampled sequences with the torch engine (``assess.quality_seq``) instead;
+``--epochs`` sets its training length, ``--pooled`` trains one network for all movements.
 """
 from __future__ import annotations
 
@@ -51,6 +53,15 @@ def _load(dataset: str, data: Optional[Path], movements: str, skeleton: str) -> 
     return samples, str(report)
 
 
+def _seq_settings(epochs: int | None, pooled: bool = False):
+    from sportlens.assess.quality_seq import SequenceSettings
+
+    try:
+        return SequenceSettings(pooled=pooled, **({} if epochs is None else {"epochs": epochs}))
+    except ValueError as e:
+        raise InputError(f"--epochs: {e}") from None
+
+
 def _settings(model: str, trees: int | None):
     from sportlens.assess.quality import QualitySettings
 
@@ -70,7 +81,8 @@ def _dtw(samples: list) -> dict[str, Any]:
 
 
 def evaluate_quality(dataset: str, data: Optional[Path], movements: str = "", model: str = "extra_trees",
-                     trees: int | None = None, skeleton: str = "penn13", dtw: bool = True) -> dict[str, Any]:
+                     trees: int | None = None, skeleton: str = "penn13", dtw: bool = True,
+                     epochs: int | None = None, pooled: bool = False) -> dict[str, Any]:
     """LOSO of the learned model (+ baselines on UI-PRMD) -> a JSON-ready dict."""
     from sportlens.assess.loso import evaluate_loso, quality_classifier, quality_featurize
 
@@ -79,10 +91,14 @@ def evaluate_quality(dataset: str, data: Optional[Path], movements: str = "", mo
         raise InputError(f"{data}: the labels are scores; `eval quality` measures correct/incorrect classification. "
                          "Train a regression model with `sportlens train-quality` instead")
     settings = _settings(model, trees)
+    if settings.model == "tcn":  # a torch network per movement and fold (assess.quality_seq)
+        from sportlens.assess.quality_seq import evaluate_loso_seq
+
+        learned = evaluate_loso_seq(samples, settings, _seq_settings(epochs, pooled))
+    else:
+        learned = evaluate_loso(samples, quality_classifier(settings), quality_featurize(settings))
     out: dict[str, Any] = {"dataset": dataset, "data": described, "protocol": "leave-one-subject-out, per movement",
-                           "model": settings.model,
-                           "learned": evaluate_loso(samples, quality_classifier(settings),
-                                                    quality_featurize(settings)).to_dict()}
+                           "model": settings.model, "learned": learned.to_dict()}
     out["learned"].pop("predictions")
     if dataset == "ui-prmd":
         out["logistic_baseline"] = evaluate_loso(samples).to_dict()
@@ -124,14 +140,18 @@ def eval_quality(
     data: Optional[Path] = typer.Option(None, "--data", help="UI-PRMD folder (holding 'Segmented Movements'; "
                                                              "default shared/data/ui_prmd) or a recordings folder."),
     movements: str = typer.Option("", "--movements", help="UI-PRMD movements to evaluate, e.g. 1,5 (default all)."),
-    model: str = typer.Option("extra_trees", "--model", help="extra_trees (default) or logistic."),
+    model: str = typer.Option("extra_trees", "--model", help="extra_trees (default), logistic, or tcn (a temporal "
+                                                             "CNN per movement and fold, torch engine)."),
     trees: Optional[int] = typer.Option(None, "--trees", help="Trees per feature view (default: QualitySettings)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="tcn: training epochs (default: SequenceSettings)."),
+    pooled: bool = typer.Option(False, "--pooled", help="tcn: one network for all movements (movement as input) "
+                                                        "instead of one per movement."),
     skeleton: str = typer.Option("penn13", "--skeleton", help="Layout a recordings folder is converted to."),
     dtw: bool = typer.Option(True, "--dtw/--no-dtw", help="Also run the training-free DTW baseline (minutes)."),
     as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
 ) -> None:
     """Correct-vs-incorrect quality: leave-one-subject-out accuracy and AUC per movement, with baselines."""
-    res = _run(lambda: evaluate_quality(dataset, data, movements, model, trees, skeleton, dtw))
+    res = _run(lambda: evaluate_quality(dataset, data, movements, model, trees, skeleton, dtw, epochs, pooled))
     if as_json:
         typer.echo(json.dumps(to_jsonable(res), indent=2))
     else:
@@ -146,8 +166,12 @@ def train_quality(
                                                              "(clip,label,subject,movement; label correct/incorrect "
                                                              "or a number)."),
     movements: str = typer.Option("", "--movements", help="UI-PRMD movements to train, e.g. 1,5 (default all)."),
-    model: str = typer.Option("extra_trees", "--model", help="extra_trees (default) or logistic."),
+    model: str = typer.Option("extra_trees", "--model", help="extra_trees (default), logistic, or tcn (a temporal "
+                                                             "CNN per movement, torch engine)."),
     trees: Optional[int] = typer.Option(None, "--trees", help="Trees per feature view (default: QualitySettings)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="tcn: training epochs (default: SequenceSettings)."),
+    pooled: bool = typer.Option(False, "--pooled", help="tcn: one network for all movements (movement as input) "
+                                                        "instead of one per movement."),
     skeleton: str = typer.Option("penn13", "--skeleton", help="Layout a recordings folder is converted to."),
 ) -> None:
     """Train a quality model on all recordings and save it (apply: sportlens.assess.quality.apply_quality_model)."""
@@ -155,7 +179,13 @@ def train_quality(
 
     def work() -> Any:
         samples, described = _load(dataset, data, movements, skeleton)
-        qm = train_quality_model(samples, _settings(model, trees), trained_on=described)
+        settings = _settings(model, trees)
+        if settings.model == "tcn":
+            from sportlens.assess.quality_seq import train_sequence_quality_model
+
+            qm = train_sequence_quality_model(samples, settings, _seq_settings(epochs, pooled), trained_on=described)
+        else:
+            qm = train_quality_model(samples, settings, trained_on=described)
         return qm, save_quality_model(qm, out)
 
     qm, path = _run(work)

@@ -107,6 +107,43 @@ class StreamEnsembleTask(ClassificationTask):
         return int((self.predict(outputs).argmax(dim=1) == self.targets(batch)).sum())
 
 
+class RegressionTask(Task):
+    """Scalar regression (e.g. a movement-quality score, ``assess.quality_seq``): the model's single output
+    (B, 1) or (B,) against ``batch["target"]`` (float), mean squared error (``loss="mse"``) or Huber
+    (``loss="huber"``, ``delta``). Targets are expected on a standardised scale (the caller scales and
+    unscales them). ``predict`` gives (B,) values; validation: mean loss (monitored, lower is better), RMSE
+    and MAE."""
+
+    monitor = "loss"
+    monitor_mode = "min"
+
+    def __init__(self, loss: str = "mse", delta: float = 1.0):
+        if loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be mse or huber, got {loss!r}")
+        self.loss_name, self.delta = loss, float(delta)
+
+    def targets(self, batch: Batch) -> torch.Tensor:
+        return batch["target"]
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().reshape(len(outputs), -1)[:, 0]
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        pred, target = self.predict(outputs), self.targets(batch).float()
+        if self.loss_name == "huber":
+            return F.huber_loss(pred, target, delta=self.delta)
+        return F.mse_loss(pred, target)
+
+    def summarize(self, predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        if len(targets) == 0:
+            return {"rmse": float("nan"), "mae": float("nan")}
+        err = np.asarray(predictions, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
+        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err)))}
+
+    def __repr__(self) -> str:
+        return f"RegressionTask(loss={self.loss_name!r}, delta={self.delta})"
+
+
 # TrainConfig.task -> Task class (experiment files say ``task: stream_ensemble``)
 TASKS = {"classification": ClassificationTask, "stream_ensemble": StreamEnsembleTask}
 
