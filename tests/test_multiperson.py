@@ -389,3 +389,66 @@ def test_appearance_descriptor_fallbacks():
     assert outside.shape == (mpp.APPEARANCE_DIM,) and outside.sum() == 0
     det = PersonDetection(box=box, score=0.9, keypoints=kp, kp_scores=sc)
     assert det.appearance is None  # optional: the tracker then uses geometry only
+
+
+# ----------------------------------------------------------------------------- identity drift
+
+
+def test_torso_look_uses_the_torso_inside_the_picture():
+    from sportlens.pose.tracking import _as_appearance, appearance_similarity
+
+    img = np.full((200, 300, 3), 90, np.uint8)
+    img[:, :100] = (240, 240, 240)  # a white shirt at the left border
+    img[:, 200:] = (15, 15, 15)  # a black one at the right border
+    kp = np.full((33, 2), np.nan)
+
+    def at(x):  # a torso 80 px wide centred at x (half of it outside the picture at the borders)
+        kp[[11, 12, 23, 24]] = [[x - 40, 40], [x + 40, 40], [x - 35, 160], [x + 35, 160]]
+        return mpp.torso_look(img, kp)
+
+    white, black, white2 = at(10), at(290), at(50)
+    assert white is not None and np.isclose(white.sum(), 1.0)
+    assert appearance_similarity(_as_appearance(white), _as_appearance(white2)) > 0.95
+    assert appearance_similarity(_as_appearance(white), _as_appearance(black)) < 0.1
+    assert at(-300) is None  # not in the picture
+    kp[11] = np.nan
+    assert mpp.torso_look(img, kp) is None  # a torso joint missing
+
+
+def _sliding_landmarks(est, centre_x):
+    """A stand-in for the landmark model: one upright person whose torso is centred at
+    ``centre_x(frame)``, wherever the ROI is (a ROI that follows the pose onto someone else)."""
+    def landmarks(image, roi, model=None):
+        cx = centre_x(est._frame - 1)
+        xy = np.tile([cx, 165.0], (39, 1))
+        xy[[11, 12, 23, 24]] = [[cx - 30, 110], [cx + 30, 110], [cx - 25, 220], [cx + 25, 220]]
+        xy[33], xy[34] = (cx, 175), (cx, 75)  # hip centre and scale point: the next ROI
+        return mpp._Landmarks(xy, np.full(39, 0.9), 0.9)
+    return landmarks
+
+
+@pytest.mark.parametrize("two_colours", [True, False])
+def test_a_pose_sliding_onto_another_person_ends_its_track(two_colours):
+    """A red person on the left, a blue one on the right; the tracked pose slides from the red torso
+    (x = 100) onto the blue one (x = 300) in frames 5-12. The track it started on ends once the torso
+    looks unlike its own (LookModel: two looks in a row below LOOK_DRIFT_SIM), and a detection in the
+    same frame starts a new ID, so the ID of the red person never holds the blue one. With one colour
+    everywhere nothing tells them apart: one ID, as before."""
+    img = np.full((300, 400, 3), (200, 30, 30) if not two_colours else (128, 128, 128), np.uint8)
+    if two_colours:
+        img[40:290, 40:160] = (200, 30, 30)
+        img[40:290, 240:360] = (30, 40, 200)
+    det = _BoxDetector([[50.0, 40.0, 150.0, 290.0]])  # the detector finds the red person
+    est = MultiPoseEstimator(detector=det, detect_every=1000, workers=1)
+    est.landmarks = _sliding_landmarks(est, lambda f: float(np.clip(100 + 25 * (f - 4), 100, 300)))
+    seen = []  # (frame, track_id, torso centre x)
+    for f in range(18):
+        for p in est.estimate_people(img):
+            seen.append((f, p.track_id, float(p.keypoints[[11, 12], 0].mean())))
+    assert [f for f, _, _ in seen] == list(range(18))  # someone in every frame (re-detected at once)
+    first = [x for _, tid, x in seen if tid == seen[0][1]]
+    if two_colours:
+        assert max(first) <= 175  # at most one look off the red torso (half grey) before the track ends
+        assert seen[-1][1] != seen[0][1] and seen[-1][2] == 300
+    else:
+        assert len({tid for _, tid, _ in seen}) == 1 and len(first) == 18

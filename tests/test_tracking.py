@@ -608,3 +608,55 @@ def test_two_candidates_are_not_reidentified():
     frames, times = scene_app([a, b, c, d], [5, 5, 5, 5], 160)
     res = track_people(frames, times, settings=TrackerSettings(max_age=10), frame_size=FRAME)
     assert res.num_tracks == 4 and res.joined == 0
+
+
+def test_look_model_flags_a_drift_not_a_single_odd_look():
+    from sportlens.pose.tracking import LOOK_DRIFT_FRAMES, LOOK_INIT_FRAMES, LookModel
+
+    rng = np.random.default_rng(0)
+    red, blue = (lambda: colours(3, rng)[:72]), (lambda: colours(40, rng)[:72])
+    m = LookModel()
+    assert not any(m.observe(red()) for _ in range(LOOK_INIT_FRAMES + 5))
+    assert m.similarity(red()) > 0.9 and m.similarity(blue()) < 0.3
+    assert not m.observe(blue())  # one odd look (someone passing in front): no drift
+    assert not m.observe(red()) and not m.observe(None)  # unseen torso: no evidence either way
+    assert [m.observe(blue()) for _ in range(LOOK_DRIFT_FRAMES)][-1]  # the pose stays on someone else
+    # A pose sliding onto the other person over 10 frames, then staying there: flagged at the latest on
+    # its second look at the other person, although every look on the way was only a little different
+    # (the model is not moved by looks under LOOK_UPDATE_SIM).
+    slow = LookModel()
+    looks = [red() for _ in range(5)] + [(1 - w) * red() + w * blue() for w in np.linspace(0.1, 0.9, 10)] \
+        + [blue() for _ in range(LOOK_DRIFT_FRAMES)]
+    assert [slow.observe(a) for a in looks][-1]
+
+
+@dataclass
+class LookDet(AppDet):
+    look: np.ndarray | None = None  # (72,) torso colours, like PersonDetection.look
+    track_id: int = -1  # the estimator's own track
+
+
+def test_a_redetected_other_person_does_not_take_the_id():
+    """The estimator followed a red person (its track 0) until its pose slid onto a blue person and it
+    was dropped; the blue person, re-detected (track 1), is where the red one's pose was last seen. By
+    geometry the tracker would carry the red person's ID on; the torso looks (a re-detection less than
+    LOOK_SWITCH_SIM like the ID's person) start a new ID, and the colours keep the two apart. Looks
+    changing within one estimator track are left to the estimator (its own drift check)."""
+    rng = np.random.default_rng(0)
+
+    def frames_(source_after: int, looks: bool = True):
+        frames = []
+        for k in range(60):
+            d = person(200 + k, 300, 200, rng)
+            c = 3 if k < 30 else 40
+            frames.append([LookDet(d.box, d.score, d.keypoints, d.kp_scores, appearance=colours(c, rng),
+                                   look=colours(c, rng)[:72] if looks else None,
+                                   track_id=0 if k < 30 else source_after)])
+        return frames, np.arange(60) / FPS
+
+    res = track_people(*frames_(1))
+    assert res.num_tracks == 2
+    first = res.tracks[0]
+    assert np.isfinite(first.keypoints[:30, 0, 0]).all() and np.isnan(first.keypoints[30:, 0, 0]).all()
+    assert track_people(*frames_(1, looks=False)).num_tracks == 1  # geometry alone: one ID for both
+    assert track_people(*frames_(0)).num_tracks == 1  # the same estimator track: not gated here

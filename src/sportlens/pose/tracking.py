@@ -86,6 +86,18 @@ How (ByteTrack, Zhang et al., ECCV 2022, with a pose term):
    together and reappearing (two candidates each way: left apart), someone hidden behind scenery
    who leaves by a door while another person steps out (joined if the colours do not differ).
 
+Identity drift of the multi-person estimator's landmark tracking is checked before tracking, on torso
+colours (``LookModel``, used by ``sportlens.pose.multiperson``; decision and measurements there): a
+person whose ROI slid onto someone else is dropped there and re-detected. Here the same looks
+(``PersonDetection.look``, optional) gate only such re-detections: a detection coming from another
+estimator track (``track_id``) than the one an ID last had, whose torso is less than ``LOOK_SWITCH_SIM``
+(0.4) similar to the ID's running model, is not matched to that ID (on arm_wrestling.mp4 white against
+black shirts score 0.09-0.38; without the gate the white wrestler, re-detected where the black one's
+drifting pose had ended, went on under the black one's ID for 10 frames). Not on every frame and not at
+0.6: that split the walker of sports2d_demo.mp4 (his torso 0.46-0.52 similar to itself as he walks
+through light and shade) and so lost the jumper's re-identification; fragment joins ignore the looks
+(the jumper backlit against front-lit: 0.29).
+
 Output contract: every returned ``PoseTrack`` spans the WHOLE time axis given (same ``T``,
 ``times`` and ``frame_index`` for all tracks): keypoints are NaN and scores 0 in the frames where
 that person was not detected (before entering, after leaving, while occluded). Frames where a
@@ -95,7 +107,8 @@ short gaps and never crosses long ones; tracking does not smooth keypoints itsel
 
 Feeding it the multi-person estimator: ``r = estimate_people_video(...)`` then
 ``track_people(r.people, r.times, r.frame_index)``. Its ``PersonDetection.track_id`` (the estimator's
-own ROI tracking) is ignored here. Note that the estimator drops people below its
+own ROI tracking) only tells re-detections apart (the looks gate above); it never associates. Note
+that the estimator drops people below its
 ``min_landmark_score`` (0.5 by default): the low-score stage 2 only helps when it lets such people
 through (e.g. ``min_landmark_score=0.1``). A person whose score stays below ``high_score`` is
 never confirmed (as in ByteTrack): low-score detections extend tracks, they never start one.
@@ -230,6 +243,67 @@ def appearance_similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(np.sqrt(p * q).sum(axis=1).mean())
 
 
+# Identity drift: a running model of one person's torso colours, used by the multi-person estimator
+# to end a landmark-tracked person whose ROI slid onto someone else (decision and measurements in
+# ``sportlens.pose.multiperson``, "Identity drift").
+LOOK_INIT_FRAMES = 3  # the model is the mean of a track's first looks, then checked and updated
+LOOK_DRIFT_SIM = 0.6  # a look less similar than this to the model (Bhattacharyya) departs from it ...
+LOOK_DRIFT_FRAMES = 2  # ... on this many consecutive looks: the pose is on someone else (drift)
+LOOK_UPDATE_SIM = 0.8  # only looks at least this similar update the model (it must not follow a drift)
+LOOK_SWITCH_SIM = 0.4  # the tracker: a re-detected person less similar than this is someone else
+LOOK_ALPHA = 0.05  # exponential update weight of such a look (slow: lighting changes, not identities)
+
+
+def _as_look(a: Any) -> np.ndarray | None:
+    """(1, n) normalised histogram from a torso look (``multiperson.torso_look``), or None."""
+    a = _as_appearance(a)
+    return None if a is None else a.reshape(1, -1) / a.sum()
+
+
+class LookModel:
+    """Running model of one tracked person's torso colours (HSV histogram of the torso patch inside the
+    picture, ``multiperson.torso_look``), compared with ``appearance_similarity``.
+
+    ``observe(look)`` returns True when the person's pose has drifted onto someone else: after
+    ``LOOK_INIT_FRAMES`` looks (their mean is the model), ``LOOK_DRIFT_FRAMES`` consecutive looks
+    less similar than ``LOOK_DRIFT_SIM``. Looks at least ``LOOK_UPDATE_SIM`` similar move the model
+    by ``LOOK_ALPHA``; the others do not, so a pose sliding slowly onto another person is measured
+    against the person it started on. None (no torso in the picture) changes nothing."""
+
+    def __init__(self) -> None:
+        self.model: np.ndarray | None = None  # (1, n)
+        self.n = 0  # looks in the model
+        self.bad = 0  # consecutive departing looks
+
+    def similarity(self, look: Any) -> float:
+        """Similarity of a look with the model (NaN while the model is not ready or without a look)."""
+        a = _as_look(look)
+        if a is None or self.model is None or self.n < LOOK_INIT_FRAMES:
+            return float("nan")
+        return appearance_similarity(self.model, a)
+
+    def observe(self, look: Any) -> bool:
+        """Add this frame's look (None: nothing seen); True when the person has drifted (see the class)."""
+        a = _as_look(look)
+        if a is None:
+            return False
+        if self.model is None or self.model.shape != a.shape:
+            self.model, self.n, self.bad = a.copy(), 1, 0
+            return False
+        if self.n < LOOK_INIT_FRAMES:
+            self.model = (self.model * self.n + a) / (self.n + 1)
+            self.n += 1
+            return False
+        sim = appearance_similarity(self.model, a)
+        self.bad = self.bad + 1 if sim < LOOK_DRIFT_SIM else 0
+        if self.bad >= LOOK_DRIFT_FRAMES:
+            return True
+        if sim >= LOOK_UPDATE_SIM:
+            self.model = (1 - LOOK_ALPHA) * self.model + LOOK_ALPHA * a
+            self.n += 1
+        return False
+
+
 # ------------------------------------------------------------------------------ the tracker
 
 
@@ -241,6 +315,8 @@ class _Det:
     kp_scores: np.ndarray  # (V,)
     tbox: np.ndarray | None = None  # (4,) xyxy the tracker uses: the box of the visible joints
     app: np.ndarray | None = None  # (R, n) appearance histograms per region (zeros: region unseen)
+    look: np.ndarray | None = None  # (1, n) torso look (multiperson.torso_look), None when unknown
+    source: int = -1  # the estimator's own track id (PersonDetection.track_id), -1 unknown
 
     def __post_init__(self) -> None:
         if self.tbox is None:
@@ -281,6 +357,7 @@ class _Track:
     dets: list[_Det] = field(default_factory=list)
     end_state: np.ndarray | None = None  # (8,) Kalman mean right after the last match
     app_sum: np.ndarray | None = None  # (R, n) sum of the appearances, per region (for the mean)
+    look: LookModel = field(default_factory=LookModel)  # torso colours (the re-detection gate in ``_cost``)
 
     def mean_appearance(self) -> np.ndarray | None:
         """(R, n) per-region mean appearance over the whole track (None without appearance)."""
@@ -378,6 +455,13 @@ class _ByteTracker:
         if self.s.lost_standing and lost.any():
             last = np.stack([t.box for t in tracks])
             cost = np.where(lost[:, None], np.minimum(cost, self._pair_cost(tracks, last, boxes, dkp)), cost)
+        # A detection from ANOTHER estimator track (someone re-detected) whose torso looks unlike the
+        # track's person is not that person, wherever it is (see "Identity drift" in pose.multiperson).
+        for i, t in enumerate(tracks):
+            src = t.dets[-1].source if t.dets else -1
+            for j, d in enumerate(dets):
+                if d.source != src and d.look is not None and t.look.similarity(d.look) < LOOK_SWITCH_SIM:
+                    cost[i, j] = np.inf
         return cost
 
     def _pair_cost(self, tracks: list[_Track], pred: np.ndarray, boxes: np.ndarray,
@@ -416,6 +500,7 @@ class _ByteTracker:
         t.kp = np.where((d.kp_scores >= self.s.kp_min_score)[:, None], d.kp, np.nan)  # (V, 2)
         t.frames.append(k)
         t.dets.append(d)
+        t.look.observe(d.look)
         if d.app is not None:
             a = d.app / np.maximum(d.app.sum(axis=1, keepdims=True), 1e-12)  # regions unseen stay 0
             t.app_sum = a.copy() if t.app_sum is None or t.app_sum.shape != a.shape else t.app_sum + a
@@ -454,7 +539,8 @@ def _as_det(d: Any, layout: str, s: TrackerSettings) -> _Det | None:
     ks = np.where(np.isfinite(kp[:, 0]), ks, 0.0)
     tbox = visible_box(box, kp, ks, s.kp_min_score, s.box_min_joints)
     return _Det(box=box, score=score, kp=kp, kp_scores=ks, tbox=tbox,
-                app=_as_appearance(getattr(d, "appearance", None)))
+                app=_as_appearance(getattr(d, "appearance", None)), look=_as_look(getattr(d, "look", None)),
+                source=int(getattr(d, "track_id", -1)))
 
 
 def _layout(detections_per_frame: Sequence[Sequence[Any]]) -> str | None:
