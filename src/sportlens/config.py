@@ -27,7 +27,7 @@ class SmallPeopleSettings:
     default, ``--small-people``): a rolling scan of zoomed tiles with the detector, each candidate
     verified by the landmark model on a few small ROIs, verified people tracked like the others.
     Finds sports2d_demo.mp4's ~35 px background person (a pose on 69 of its last 83 frames) at a cost:
-    2.8 instead of 17.3 frames/s on that 1768x994 video (measured; details in that module's doc)."""
+    6.5 instead of 38.5 frames/s on that 1768x994 video (quiet machine; details in that module's doc)."""
 
     enabled: bool = False
     # Frames are decoded at up to this size while searching (0 = native): the detector needs the detail.

@@ -58,10 +58,11 @@ there (29 verifications, 38 re-checks of his place; ``pose.tracking`` makes one 
 with a pose in the test); no other place was verified. arm_wrestling.mp4 (340x256) and golf_swing.mp4
 (354x492): no small track (3 and 1 tracks, none under 80 px tall).
 
-Cost: the multi-person pipeline ran at 2.8 frames/s with the search instead of 17.3 without (353 vs
-58 ms/frame, same run, ``benchmarks/results/bench_multiperson.md``; +~300 ms/frame: the second
-decoder at native size, ~10 batched detector tiles, ~6 landmark passes). On small videos the scan is
-short (arm_wrestling.mp4: 12.8 vs 16.8 frames/s). ``every`` trades speed against how soon a person
+Cost: the multi-person pipeline ran at 6.5 frames/s with the search instead of 38.5 without (154 vs
+26 ms/frame, same run on a quiet machine, ``benchmarks/results/bench_multiperson.md``; an earlier run
+under a load of ~7.5: 2.8 vs 17.3): the second decoder at native size, ~10 batched detector tiles,
+~6 landmark passes per frame. On small videos the scan is short (arm_wrestling.mp4: 29.8 vs 34.7
+frames/s). ``every`` trades speed against how soon a person
 is found (a full scan every ``every`` frames); the default pipeline (search off) does not change:
 same code path but one test per frame, same output and speed (A/B against the previous version: 20.1
 vs 18.7 frames/s, best of 3).
