@@ -14,7 +14,7 @@ from sportlens.assess.loso import (
     angle_features, evaluate_loso, logistic_baseline, loso_splits, quality_classifier, quality_featurize,
 )
 from sportlens.assess.quality import (
-    STATS, QualitySettings, ViewEnsemble, _summary, apply_quality_model, body_layout, bone_directions,
+    STATS, QualitySettings, ViewEnsemble, _summary, apply_quality_model, features_with_moments, body_layout, bone_directions,
     feature_matrix, feature_view, feature_views, left_right_differences, load_labelled_recordings,
     load_quality_model, make_estimator,
     normalize_positions, peak_share, quality_features, save_quality_model, train_quality_model,
@@ -316,6 +316,30 @@ def test_train_save_load_apply_with_deviations(tmp_path):
     assert bad.deviations and all(isinstance(d, Deviation) and d.severity >= 1 for d in bad.deviations)
     assert [d.severity for d in bad.deviations] == sorted((d.severity for d in bad.deviations), reverse=True)
     assert json.dumps(bad.to_dict())
+
+
+def test_feature_moments_point_at_the_frame_a_statistic_is_about():
+    rep = _rep(1, True, np.random.default_rng(0), frames=31)  # deepest at frame 15 (sin phase)
+    x, names, moments = features_with_moments(rep)
+    assert len(moments) == len(names) == len(x) and np.allclose(x, quality_features(rep)[0])
+    knee = names.index("max left_lower_leg angle x from start")  # the knee channel peaks at the bottom
+    assert abs(moments[knee] - 15) <= 1
+    assert moments[names.index("mean left_lower_leg angle x from start")] == -1 and moments[-1] == -1
+    assert ((moments >= -1) & (moments < 31)).all()
+
+
+def test_learned_deviations_carry_the_moment_in_the_video_time():
+    model = train_quality_model(_dataset(subjects=(1, 2, 3, 4), per_class=5), FAST)
+    bad = _rep(6, False, np.random.default_rng(7), frames=31)
+    base = apply_quality_model(model, bad)
+    assert base.deviations and all(0 <= d.time_s <= 30 / bad.fps for d in base.deviations)
+    assert len({round(d.time_s, 3) for d in base.deviations}) >= 1
+    # a track starting 12 s into the video: the same rows, 12 s later
+    from sportlens.assess.quality import _deviations
+    x, names, moments = features_with_moments(bad, model.settings)
+    key, entry = model.entry(None)
+    later = _deviations(x, entry, bad.fps, 31, 5, moments, t0=12.0)
+    assert [round(d.time_s - 12.0, 6) for d in later] == [round(d.time_s, 6) for d in base.deviations]
 
 
 def test_format_1_models_are_refused_with_a_retrain_message(tmp_path):

@@ -210,6 +210,16 @@ def _summary(z: np.ndarray) -> np.ndarray:
     return np.concatenate([z.mean(0), z.std(0), z.min(0), z.max(0), q[0], q[1], q[2], speed])
 
 
+def _summary_moments(z: np.ndarray) -> np.ndarray:
+    """(T, K) channels -> (len(STATS) * K,) frame index each statistic of ``_summary`` points at: the frame of
+    the minimum / maximum, the frame closest to the 10th / 90th percentile; -1 for whole-recording
+    statistics (mean, std, median, speed), which no single moment stands for."""
+    q = np.percentile(z, [10, 90], axis=0)  # (2, K)
+    none = np.full(z.shape[1], -1)
+    near = [np.abs(z - q[i]).argmin(axis=0) for i in range(2)]
+    return np.concatenate([none, none, z.argmin(0), z.argmax(0), near[0], none, near[1], none])
+
+
 def channel_names(layout: BodyLayout, dims: int, with_angles: bool) -> list[str]:
     axes = "xyz"[:dims]
     # the channels are changes from the start pose (quality_features), and the names say so
@@ -268,6 +278,14 @@ def quality_features(sample: QualitySample, settings: QualitySettings = QualityS
                      ) -> tuple[np.ndarray, list[str]]:
     """One repetition -> (features (F,), names (F,)); see the module docstring. The views come in
     ``settings.views`` order, ``"duration s"`` last; ``feature_views(names)`` tells the columns apart."""
+    x, names, _ = features_with_moments(sample, settings)
+    return x, names
+
+
+def features_with_moments(sample: QualitySample, settings: QualitySettings = QualitySettings()
+                          ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """``quality_features`` plus, per feature, the frame it is about (``_summary_moments``; -1: none), so
+    feedback on a deviating feature can link to that moment of the video."""
     pos, layout, where = _check(sample, settings)
     n0 = min(settings.start_frames, len(pos))
     dims = pos.shape[-1]
@@ -282,24 +300,29 @@ def quality_features(sample: QualitySample, settings: QualitySettings = QualityS
     cnames = channel_names(layout, dims, with_angles)
     parts: list[np.ndarray] = []
     names: list[str] = []
+    moments: list[np.ndarray] = []
     for view in settings.views:
         if view == "channels":
             z = rel if ang_rel is None else np.concatenate([rel, ang_rel], axis=1)  # (T, K)
             parts.append(_summary(z))
+            moments.append(_summary_moments(z))
             names += [f"{s} {c}" for s in STATS for c in cnames]
             if settings.segments:
                 edges = np.linspace(0, len(z), settings.segments + 1).round().astype(int)
                 parts += [z[a:max(b, a + 1)].mean(0) for a, b in zip(edges[:-1], edges[1:])]
+                moments += [np.full(z.shape[1], (a + max(b, a + 1) - 1) // 2) for a, b in zip(edges[:-1], edges[1:])]
                 names += [f"segment {k + 1}/{settings.segments} mean {c}" for k in range(settings.segments)
                           for c in cnames]
             if settings.peak:  # the whole body at one moment: e.g. the trunk lean at the bottom of a squat
                 peak = int(np.argmax(np.linalg.norm(rel, axis=1)))
                 parts.append(z[peak])
+                moments.append(np.full(z.shape[1], peak))
                 names += [f"at peak {c}" for c in cnames]
         elif view == "bones":
             d = bone_directions(pos, layout)
             d = (d - d[:n0].mean(axis=0)).reshape(len(d), -1)
             parts.append(_summary(d))
+            moments.append(_summary_moments(d))
             bnames = [f"{layout.joints[a]}-{layout.joints[b]} direction {x} from start"
                       for a, b in layout.bones for x in "xyz"[:dims]]
             names += [f"{s} {c}" for s in STATS for c in bnames]
@@ -313,6 +336,7 @@ def quality_features(sample: QualitySample, settings: QualitySettings = QualityS
                 scal.append(amp_a)
                 snames += [f"{c}, share of peak" for c in cnames[len(layout.joints) * dims:]]
             parts += [_summary(np.concatenate(chunks, axis=1)), np.array(scal)]
+            moments += [_summary_moments(np.concatenate(chunks, axis=1)), np.full(len(scal), -1)]
             names += [f"{s} {c}" for s in STATS for c in snames]
             names += ["peak position change from start"] + (["peak angle change from start"] if ang_rel is not None
                                                             else [])
@@ -327,9 +351,11 @@ def quality_features(sample: QualitySample, settings: QualitySettings = QualityS
                 pnames += [f"{layout.joints[a]} minus {layout.joints[b]} angle {x}" for a, b in layout.pairs
                            for x in "xyz"]
             parts += [_summary(lr), _summary(lr - lr[:n0].mean(axis=0))]
+            moments += [_summary_moments(lr)] * 2  # a shift by the start does not move a min or max
             names += [f"{s} {c}" for s in STATS for c in pnames]
             names += [f"{s} {c} from start" for s in STATS for c in pnames]
-    return np.concatenate(parts + [[len(pos) / sample.fps]]), names + [DURATION]
+    return (np.concatenate(parts + [[len(pos) / sample.fps]]), names + [DURATION],
+            np.concatenate(moments + [[-1]]).astype(int))
 
 
 def feature_view(name: str) -> str:
@@ -564,8 +590,10 @@ def _unit(name: str) -> str:
 
 
 def _deviations(x: np.ndarray, entry: dict[str, Any], fps: float, n_frames: int,
-                top_k: int) -> list[Deviation]:
-    """Features furthest from the good training repetitions, tolerance = 2 standard deviations."""
+                top_k: int, moments: np.ndarray | None = None, t0: float = 0.0) -> list[Deviation]:
+    """Features furthest from the good training repetitions, tolerance = 2 standard deviations. Each row's
+    time is the frame its feature points at (``moments``: a minimum, a maximum...), else the middle of the
+    recording; ``t0`` is the recording's start in the video."""
     names, mean, std = entry["feature_names"], entry["reference_mean"], entry["reference_std"]
     z = np.abs(x - mean) / np.maximum(2.0 * std, 1e-9)
     rows = []
@@ -574,7 +602,8 @@ def _deviations(x: np.ndarray, entry: dict[str, Any], fps: float, n_frames: int,
             break
         unit = _unit(names[i])
         rows.append(Deviation(quantity=names[i], kind="quality", value=float(x[i]), reference=float(mean[i]),
-                              unit=unit, time_s=0.5 * n_frames / fps, severity=float(z[i]),
+                              unit=unit, time_s=t0 + (moments[i] if moments is not None and moments[i] >= 0
+                                                      else 0.5 * n_frames) / fps, severity=float(z[i]),
                               source="quality-model"))
     return rows
 
@@ -584,13 +613,14 @@ def apply_quality_model(path: str | Path | QualityModel, track_or_sample: Any, m
     """Score one repetition and list its largest deviations from the good training repetitions.
 
     ``track_or_sample``: a ``QualitySample`` (e.g. a UI-PRMD repetition) or a ``PoseTrack`` in any layout
-    convertible to the model's. ``Deviation.time_s`` is the middle of the recording (the features are
-    whole-repetition statistics, so no single moment is singled out).
+    convertible to the model's. ``Deviation.time_s`` is, in the track's own times, the frame the deviating
+    feature is about (where a joint's change peaks, for a maximum), or the middle of the recording for
+    whole-repetition statistics (a mean, a speed).
     """
     model = path if isinstance(path, QualityModel) else load_quality_model(path)
     key, entry = model.entry(movement)
     sample = _as_sample(track_or_sample, model.skeleton)
-    x, names = quality_features(sample, model.settings)
+    x, names, moments = features_with_moments(sample, model.settings)
     if names != entry["feature_names"]:
         raise InputError(f"the recording gives {len(names)} features, the model was trained on "
                          f"{len(entry['feature_names'])}: use data of the model's layout ({model.skeleton}) "
@@ -603,7 +633,9 @@ def apply_quality_model(path: str | Path | QualityModel, track_or_sample: Any, m
         score = float(est.predict(x[None])[0])
     else:
         score = 100.0 * float(est.predict_proba(x[None])[0, 1])
-    return QualityResult(key, score, model.task, _deviations(x, entry, sample.fps, len(sample.positions), top_k))
+    t0 = float(track_or_sample.times[0]) if hasattr(track_or_sample, "times") and len(track_or_sample.times) else 0.0
+    return QualityResult(key, score, model.task,
+                         _deviations(x, entry, sample.fps, len(sample.positions), top_k, moments, t0))
 
 
 # ----------------------------------------------------------------------------- a user's own recordings
