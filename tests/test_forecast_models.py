@@ -9,14 +9,13 @@ import torch
 
 from _skeleton_data import make_clips
 from conftest import shared_path
-from test_msgcn import sinusoid
+from test_msgcn import overfit_sinusoids, sinusoid
 from sportlens.forecast.baselines import constant_velocity, zero_velocity
 from sportlens.forecast.training import (
     SHIPPED_CHECKPOINT,
     Forecaster,
     MsgcnForecaster,
     TrainConfig,
-    masked_l2,
     pck_loss,
     predict_pixels,
     train_forecaster,
@@ -96,18 +95,9 @@ def test_gradients_reach_every_parameter(name):
 
 @pytest.mark.parametrize("name", NEW)
 def test_overfits_a_tiny_batch(name):
-    seq = torch.tensor(sinusoid(4, 26), dtype=torch.float32)  # (4, 26, 13, 2)
-    x = torch.cat([seq[:, :10], torch.ones(4, 10, 13, 1)], -1)  # (4, 10, 13, 3)
-    y, mask = seq[:, 10:], torch.ones(4, 16, 13)  # (4, 16, 13, 2), (4, 16, 13)
     m = small(name, dropout=0.0) if name == "trajgcn" else small(name)
-    opt = torch.optim.AdamW(m.parameters(), lr=5e-3)
-    zero = masked_l2(x[:, -1:, :, :2].expand(-1, 16, -1, -1), y, mask).item()
-    for _ in range(200):
-        loss = masked_l2(m(x), y, mask)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.3 * zero
+    loss, zero = overfit_sinusoids(m, 16, lr=5e-3, steps=200)
+    assert loss < 0.3 * zero
 
 
 def test_dct_matrix_is_orthonormal():

@@ -85,19 +85,24 @@ def test_ablation_variants_run():
         assert small(**kw)(torch.randn(2, 10, 13, 3)).shape == (2, 16, 13, 2)
 
 
-def test_overfits_a_tiny_batch_of_sinusoids():
-    seq = torch.tensor(sinusoid(4, 18), dtype=torch.float32)  # (4, 18, 13, 2)
+def overfit_sinusoids(m, horizon: int, lr: float, steps: int) -> tuple[float, float]:
+    """Train ``m`` on 4 sinusoid sequences (10 observed, ``horizon`` future); (final loss, zero-velocity loss)."""
+    seq = torch.tensor(sinusoid(4, 10 + horizon), dtype=torch.float32)  # (4, 10+H, 13, 2)
     x = torch.cat([seq[:, :10], torch.ones(4, 10, 13, 1)], -1)  # (4, 10, 13, 3)
-    y, mask = seq[:, 10:], torch.ones(4, 8, 13)  # (4, 8, 13, 2), (4, 8, 13)
-    m = small(horizon=8)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
-    zero = masked_l2(x[:, -1:, :, :2].expand(-1, 8, -1, -1), y, mask).item()  # zero-velocity error
-    for _ in range(150):
+    y, mask = seq[:, 10:], torch.ones(4, horizon, 13)  # (4, H, 13, 2), (4, H, 13)
+    opt = torch.optim.AdamW(m.parameters(), lr=lr)
+    zero = masked_l2(x[:, -1:, :, :2].expand(-1, horizon, -1, -1), y, mask).item()  # zero-velocity error
+    for _ in range(steps):
         loss = masked_l2(m(x), y, mask)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.4 * zero
+    return loss.item(), zero
+
+
+def test_overfits_a_tiny_batch_of_sinusoids():
+    loss, zero = overfit_sinusoids(small(horizon=8), 8, lr=1e-2, steps=150)
+    assert loss < 0.4 * zero
 
 
 def test_normalize_observed_centre_scale_fill_and_pad():
