@@ -185,6 +185,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=0, help="train each model with seeds 0..N-1 (seed study)")
     ap.add_argument("--jobs", type=int, default=1, help="seed study: trainings run at a time (processes)")
     ap.add_argument("--out", default="bench_recognition_seeds.md", help="seed study: results file name")
+    ap.add_argument("--tta", action="store_true", help="seed study: also evaluate every model with flip test-time "
+                                                      "augmentation (rows NAME+flip)")
+    ap.add_argument("--reuse", action="store_true", help="seed study: evaluate existing runs in benchmarks/runs "
+                                                        "instead of training again (train s from their metrics)")
     ap.add_argument("--ship", default="", help="copy this model's best checkpoint into the package")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("SPORTLENS_THREADS", os.cpu_count() or 2)))
@@ -200,7 +204,7 @@ def main() -> None:
         (RESULTS / "bench_recognition_ablation.md").write_text(text)
         return
     if args.seeds:
-        text = seed_study(args.models.split(","), args.seeds, args.jobs)
+        text = seed_study(args.models.split(","), args.seeds, args.jobs, tta=args.tta, reuse=args.reuse)
         print(text)
         (RESULTS / args.out).write_text(text)
         return
@@ -235,27 +239,45 @@ def main() -> None:
     (RESULTS / "bench_recognition.md").write_text(text)
 
 
-def _train_seed(name: str, overrides: list[str], seed: int, threads: int) -> tuple[Path, dict]:
-    """One seed-study training (also in a worker process: sets its own thread count)."""
+def _train_seed(name: str, overrides: list[str], seed: int, threads: int, reuse: bool = False) -> tuple[Path, dict]:
+    """One seed-study training (also in a worker process: sets its own thread count); ``reuse``: the run
+    folder of an earlier study, when it has its metrics."""
     torch.set_num_threads(threads)
     tag = "-".join([name, *overrides]).replace("=", "-")  # one run folder per spec and seed
+    run = RUNS / f"{tag}-seed{seed}"
+    if reuse and (run / "metrics.json").is_file():
+        return run, json.loads((run / "metrics.json").read_text())
     return train_model(name, [*overrides, f"fit.seed={seed}", f"name={tag}-seed{seed}"])
 
 
-def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
-    """Train each model with seeds 0..n-1; per-seed, mean +- std and ensemble test accuracy."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-
+def _test_probs(run: Path, tta_flip: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Test-split probabilities (N, K), labels (N,) and classes of a run's best checkpoint."""
     from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
     from sportlens.engine.experiment import make_loader
     from sportlens.engine.loops import evaluate
     from sportlens.engine.tasks import ClassificationTask
 
+    ckpt = load_checkpoint(run / "best.pt")
+    spec_data = ckpt["data_spec"]
+    data = replace(DataSettings(), encoding=spec_data.get("encoding", "sportnet"),
+                   num_frames=int(spec_data.get("num_frames", 32)), tta_flip=tta_flip)
+    clips, classes, _ = load_clips(data)
+    test = [c for c in clips if c.split == "test"]
+    res = evaluate(build_from_checkpoint(ckpt).eval(), ClassificationTask(),
+                   make_loader(test, classes, data, train=False, augment=None, seed=0))
+    return res.probs, np.asarray(res.labels), classes
+
+
+def seed_study(specs: list[str], n: int, jobs: int = 1, tta: bool = False, reuse: bool = False) -> str:
+    """Train each model with seeds 0..n-1; per-seed, mean +- std and ensemble test accuracy (``tta``: each
+    model also with flip test-time augmentation, as the row NAME+flip)."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
     threads = torch.get_num_threads()
     loads = [os.getloadavg()]
     work = [(spec, seed) for spec in specs for seed in range(n)]
-    args = {(spec, seed): (spec.split("@")[0], spec.split("@")[1:], seed, threads) for spec, seed in work}
+    args = {(spec, seed): (spec.split("@")[0], spec.split("@")[1:], seed, threads, reuse) for spec, seed in work}
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
             futures = {k: pool.submit(_train_seed, *a) for k, a in args.items()}
@@ -267,31 +289,27 @@ def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
     out = ["| model | seed | val mca | top-1 | tennis_forehand | train s | CPU ms/clip |",
            "|---|---|---:|---:|---:|---:|---:|"]
     by_spec: dict[str, list[np.ndarray]] = {}
-    for spec in specs:
-        probs, accs, fhs, secs, vals = by_spec.setdefault(spec, []), [], [], [], []
+    rows = [(spec, spec, False) for spec in specs]
+    if tta:
+        rows = [(r, spec, flip) for spec in specs for r, flip in ((spec, False), (f"{spec}+flip", True))]
+    for label, spec, flip in rows:
+        probs, accs, fhs, secs, vals = by_spec.setdefault(label, []), [], [], [], []
         for seed in range(n):
             run, m = trained[spec, seed]
-            ckpt = load_checkpoint(run / "best.pt")
-            spec_data = ckpt["data_spec"]
-            data = replace(DataSettings(), encoding=spec_data.get("encoding", "sportnet"),
-                           num_frames=int(spec_data.get("num_frames", 32)))
-            clips, classes, _ = load_clips(data)
-            test = [c for c in clips if c.split == "test"]
-            res = evaluate(build_from_checkpoint(ckpt).eval(), ClassificationTask(),
-                           make_loader(test, classes, data, train=False, augment=None, seed=0))
-            y, tf = np.asarray(res.labels), classes.index("tennis_forehand")
-            probs.append(res.probs)
-            accs.append(float((res.probs.argmax(1) == y).mean()))
-            fhs.append(float((res.probs.argmax(1)[y == tf] == tf).mean()))
+            p, y, classes = _test_probs(run, flip)
+            tf = classes.index("tennis_forehand")
+            probs.append(p)
+            accs.append(float((p.argmax(1) == y).mean()))
+            fhs.append(float((p.argmax(1)[y == tf] == tf).mean()))
             secs.append(m["train_seconds"])
             vals.append(float("nan") if m["val_best"] is None else m["val_best"])  # None: refit, no validation
-            out.append(f"| {spec} | {seed} | {vals[-1]:.4f} | {accs[-1]:.4f} | {fhs[-1]:.3f} | {secs[-1]:.0f} "
-                       f"| {m['test']['latency_ms']:.2f} |")
+            out.append(f"| {label} | {seed} | {vals[-1]:.4f} | {accs[-1]:.4f} | {fhs[-1]:.3f} | {secs[-1]:.0f} "
+                       f"| {m['test']['latency_ms'] * (2 if flip else 1):.2f} |")
             print(out[-1], flush=True)
         pred = np.mean(probs, axis=0).argmax(1)
-        out.append(f"| {spec} | mean +- std | {np.mean(vals):.4f} | {np.mean(accs):.4f} +- {np.std(accs):.4f} "
+        out.append(f"| {label} | mean +- std | {np.mean(vals):.4f} | {np.mean(accs):.4f} +- {np.std(accs):.4f} "
                    f"| {np.mean(fhs):.3f} +- {np.std(fhs):.3f} | {np.mean(secs):.0f} | |")
-        out.append(f"| {spec} | ensemble of {n} | | {(pred == y).mean():.4f} "
+        out.append(f"| {label} | ensemble of {n} | | {(pred == y).mean():.4f} "
                    f"| {(pred[y == tf] == tf).mean():.3f} | | |")
     if len(specs) >= 2:  # the first two models paired seed by seed: two encodings, one seed each
         a, b = specs[:2]
@@ -315,6 +333,11 @@ def seed_study(specs: list[str], n: int, jobs: int = 1) -> str:
                       "(best-on-validation checkpoint); CPU ms/clip = median forward pass, batch 1, encoding excluded",
                       "- `@data.val_fraction=0`: the same settings refit on every training clip (no validation split, "
                       "no selection: the last epoch is the model; val mca nan)",
+                      *(["- `+flip`: the same checkpoint evaluated with flip test-time augmentation (the mirrored "
+                         "clip classified too, probabilities averaged; CPU ms/clip = 2 x the single forward pass)"]
+                        if tta else []),
+                      *(["- `--reuse`: checkpoints and train s of the runs already in benchmarks/runs (an earlier "
+                         "training of the same specs and seeds), evaluated again here"] if reuse else []),
                       f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`", "", *out]) + "\n"
 
 

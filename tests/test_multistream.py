@@ -129,3 +129,86 @@ def test_multistream_model_streams_read_their_channel_groups():
     assert other.streams == [list(range(5))] * 3
     with pytest.raises(ValueError, match="unknown streams preset"):
         create_model("tcn_multistream", in_channels=19, streams="xyz")
+
+
+# ---------------------------------------------------------------- flip test-time augmentation
+def _penn_clips(n: int = 3):
+    from sportlens.data.clips import SkeletonClip
+
+    return [SkeletonClip(name=f"c{i}", keypoints=_clip(T=12, seed=i)[0], visibility=_clip(T=12, seed=i)[1],
+                         label=("bowl", "squat")[i % 2], split="test") for i in range(n)]
+
+
+def test_flip_view_is_the_code_of_the_mirrored_clip():
+    from sportlens.data.torch_dataset import SkeletonClipDataset
+    from sportlens.data.transforms import segment_indices
+
+    clips = _penn_clips()
+    ds = SkeletonClipDataset(clips, ("bowl", "squat"), T=8, encoding="multistream", flip_view=True)
+    item = ds[1]
+    kp, vis, _ = hflip(clips[1].keypoints, clips[1].visibility, None, 123.0, "penn13")
+    want = encode(kp, vis, None, "multistream")[segment_indices(12, 8, train=False)]
+    np.testing.assert_allclose(item["x_flip"].numpy(), want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(item["x"], SkeletonClipDataset(clips, ("bowl", "squat"), T=8,
+                                                              encoding="multistream")[1]["x"])
+    assert not torch.equal(item["x"], item["x_flip"])
+    with pytest.raises(ValueError, match="test-time augmentation"):
+        SkeletonClipDataset(clips, ("bowl", "squat"), train=True, flip_view=True)
+
+
+def test_tasks_average_the_probabilities_of_both_views():
+    from sportlens.engine.tasks import ClassificationTask, StreamEnsembleTask
+
+    torch.manual_seed(0)
+    m = create_model("tcn_multistream", num_classes=4, in_channels=19, num_frames=8, width=16).eval()
+    x, xf = torch.randn(2, 8, 13, 19), torch.randn(2, 8, 13, 19)
+    plain, both = {"x": x, "label": torch.tensor([0, 3])}, {"x": x, "x_flip": xf, "label": torch.tensor([0, 3])}
+    with torch.no_grad():
+        want = (m(x).softmax(-1) + m(xf).softmax(-1)) / 2  # (B, K)
+        for task in (ClassificationTask(), StreamEnsembleTask()):
+            got = task.predict(task.forward(m, both))
+            torch.testing.assert_close(got, want)
+            torch.testing.assert_close(task.predict(task.forward(m, plain)), m(x).softmax(-1))
+            assert torch.isfinite(task.loss(task.forward(m, both), both))
+        assert StreamEnsembleTask().forward(m, both).shape == (2, 6, 4)  # 3 streams x 2 views
+
+
+def test_evaluate_checkpoint_honours_and_overrides_flip_tta(tmp_path, monkeypatch):
+    """A checkpoint trained with data.tta_flip evaluates with it (recorded in data_spec); --no-tta-flip turns it
+    off; the Recognizer used by analyze classifies as the checkpoint was evaluated."""
+    from sportlens.engine import experiment
+    from sportlens.engine.fit import FitSettings
+    from sportlens.recognize import Recognizer
+
+    clips = _penn_clips(6)
+    for c in clips[:4]:
+        c.split = "train"
+    monkeypatch.setattr(experiment, "load_clips", lambda data: (clips, ["bowl", "squat"], "fixture"))
+    cfg = experiment.TrainConfig(model="tcn_multistream", model_kwargs={"width": 8}, task="stream_ensemble",
+                                 data=experiment.DataSettings(encoding="multistream", num_frames=8, tta_flip=True,
+                                                              val_fraction=0.0, batch_size=4),
+                                 fit=FitSettings(epochs=1), out_dir=str(tmp_path), name="r")
+    run = experiment.run_training(cfg)
+    spec = torch.load(run / "best.pt", weights_only=False)["data_spec"]
+    assert spec["tta_flip"] is True
+    seen = []
+    real = experiment.make_loader
+    monkeypatch.setattr(experiment, "make_loader", lambda *a, **k: seen.append(a[2].tta_flip) or real(*a, **k))
+    experiment.evaluate_checkpoint(run / "best.pt")
+    experiment.evaluate_checkpoint(run / "best.pt", tta_flip=False)
+    assert seen == [True, False]
+    rec = Recognizer(run / "best.pt")
+    assert rec.tta_flip
+    from sportlens.config import RecognitionSettings
+    from sportlens.types import PoseTrack
+
+    kp = np.concatenate([_clip(T=30, seed=s)[0] for s in range(2)])  # (60, 13, 2)
+    track = PoseTrack(kp, np.ones(kp.shape[:2]), np.arange(60) / 30.0, "penn13")
+    settings = RecognitionSettings(min_motion=0.0)
+    spans, both = rec.window_probs(track, settings)
+    rec.tta_flip = False
+    _, plain = rec.window_probs(track, settings)
+    f_kp, f_vis, _ = hflip(kp, np.ones((60, 13), bool), None, 0.0, "penn13")
+    _, mirrored = rec.window_probs(PoseTrack(f_kp, np.ones((60, 13)), track.times, "penn13"), settings)
+    assert len(spans) > 0
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)

@@ -51,6 +51,10 @@ def test_eval_recognition_cli(trained):
     report = json.loads(done.stdout)
     assert report["top1"] >= 0.9 and set(report["per_class_accuracy"]) == {"raise", "squat"}
     assert report["params"] > 0 and report["flops"] > 0 and report["latency_ms"] > 0
+    flip = cli("eval", "recognition", "--dataset", "folder", "--data", str(data), "--checkpoint",
+               str(run / "best.pt"), "--tta-flip", "--json")  # flip test-time augmentation on request
+    assert flip.returncode == 0, flip.stderr
+    assert json.loads(flip.stdout)["clips"] == report["clips"]
 
 
 def test_timeline_finds_both_movements_in_order(trained):

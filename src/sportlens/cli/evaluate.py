@@ -62,6 +62,9 @@ def eval_recognition(
                                                              "labels/). Default: shared/data/penn_action."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Default: the model shipped with sportlens."),
     split: str = typer.Option("test", "--split", help="Split to evaluate (the official test split by default)."),
+    tta_flip: Optional[bool] = typer.Option(None, "--tta-flip/--no-tta-flip",
+                                            help="Also classify the mirrored clip and average both (flip test-time "
+                                                 "augmentation). Default: as the checkpoint was trained."),
     as_json: bool = typer.Option(False, "--json", help="Print the full metrics as JSON."),
 ) -> None:
     """Top-1, mean class accuracy, macro F1 and per-class accuracy of a recognition checkpoint."""
@@ -69,7 +72,8 @@ def eval_recognition(
     from sportlens.recognize import SHIPPED
 
     ckpt = checkpoint or SHIPPED
-    report = _run(lambda: evaluate_checkpoint(ckpt, dataset=dataset, root=str(data or ""), split=split))
+    report = _run(lambda: evaluate_checkpoint(ckpt, dataset=dataset, root=str(data or ""), split=split,
+                                              tta_flip=tta_flip))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -13,13 +13,17 @@ import torch
 from torch.utils.data import Dataset
 
 from sportlens.data.clips import SkeletonClip
-from sportlens.data.transforms import ENCODINGS, AugmentSettings, augment, encode, random_crop, segment_indices
+from sportlens.data.transforms import (ENCODINGS, AugmentSettings, augment, encode, hflip, random_crop,
+                                       segment_indices)
 
 __all__ = ["AugmentSettings", "SkeletonClipDataset"]
 
 
 class SkeletonClipDataset(Dataset):
     """Items: ``{"x": FloatTensor (T, V, C), "label": LongTensor (), "index": int}``.
+
+    ``flip_view`` (evaluation only): items also carry ``"x_flip"``, the code of the mirrored clip (x -> -x,
+    left/right joints swapped), for flip test-time augmentation (the tasks average both predictions).
 
     ``classes``: class names; a clip's label index is its position there. ``train``: random segment
     sampling (+ augmentation when ``augment`` is given); otherwise deterministic centre frames.
@@ -30,7 +34,7 @@ class SkeletonClipDataset(Dataset):
 
     def __init__(self, clips: Sequence[SkeletonClip], classes: Sequence[str], T: int = 32, train: bool = False,
                  augment: AugmentSettings | None = None, seed: int = 0,
-                 encoding: str = "sportnet"):
+                 encoding: str = "sportnet", flip_view: bool = False):
         self.clips = list(clips)
         self.classes = tuple(classes)
         index = {c: i for i, c in enumerate(self.classes)}
@@ -43,7 +47,10 @@ class SkeletonClipDataset(Dataset):
         self.targets = [index[c.label] for c in self.clips]  # for samplers / class weights
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown pose encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        if flip_view and train:
+            raise ValueError("flip_view is test-time augmentation; training flips through AugmentSettings.flip_p")
         self.T, self.train, self.augment, self.seed, self.encoding = T, train, augment, seed, encoding
+        self.flip_view = flip_view
         self._draws = 0
 
     def __len__(self) -> int:
@@ -67,7 +74,17 @@ class SkeletonClipDataset(Dataset):
         code = encode(kp, vis, box, self.encoding)  # (L, V, C)
         return code[segment_indices(len(code), self.T, train=self.train and rng is not None, rng=rng)]
 
+    def encode_flipped(self, i: int) -> np.ndarray:
+        """(T, V, C) centre-frame code of the mirrored clip i (any mirror width: the codes are translation-free)."""
+        c = self.clips[i]
+        kp, vis, box = hflip(c.keypoints, c.visibility, c.bbox, float(c.meta.get("width", 0.0)), c.skeleton)
+        code = encode(kp, vis, box, self.encoding)  # (L, V, C)
+        return code[segment_indices(len(code), self.T, train=False)]
+
     def __getitem__(self, i: int) -> dict:
         rng = self._rng(i) if self.train else None
-        return {"x": torch.from_numpy(self.encode(i, rng)),
+        item = {"x": torch.from_numpy(self.encode(i, rng)),
                 "label": torch.tensor(self.targets[i], dtype=torch.long), "index": i}
+        if self.flip_view:
+            item["x_flip"] = torch.from_numpy(self.encode_flipped(i))
+        return item

@@ -49,6 +49,9 @@ class DataSettings:
     use_annotated_bbox: bool = False
     batch_size: int = 64
     workers: int = 0
+    # evaluation only: also classify the mirrored clip and average the two (flip test-time augmentation, as
+    # PoseC3D / pyskl test by default); validation during training uses it too, so selection sees what test sees
+    tta_flip: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _without_bbox(clip: SkeletonClip) -> SkeletonClip:
 def make_loader(clips, classes, data: DataSettings, *, train: bool, augment: AugmentSettings | None,
                 seed: int) -> DataLoader:
     ds = SkeletonClipDataset(clips, classes, T=data.num_frames, train=train, augment=augment, seed=seed,
-                             encoding=data.encoding)
+                             encoding=data.encoding, flip_view=data.tta_flip and not train)
     sampler = distributed.train_sampler(ds, seed) if train else None
     if sampler is not None:  # DDP: this process's share of every global batch of data.batch_size
         return DataLoader(ds, batch_size=distributed.local_batch_size(data.batch_size), sampler=sampler,
@@ -119,7 +122,8 @@ def channels(data: DataSettings) -> int:
 def data_spec(data: DataSettings) -> dict[str, Any]:
     return {"skeleton": data.skeleton, "in_channels": channels(data), "encoding": data.encoding,
             "num_frames": data.num_frames,
-            "dataset": data.dataset, "bbox": "annotated" if data.use_annotated_bbox else "joints"}
+            "dataset": data.dataset, "bbox": "annotated" if data.use_annotated_bbox else "joints",
+            "tta_flip": data.tta_flip}
 
 
 def run_training(cfg: TrainConfig, *, progress=None, on_epoch: Callable[[dict], None] | None = None,
@@ -205,13 +209,15 @@ def evaluate_clips(checkpoint: str | Path, clips: list[SkeletonClip], classes: l
 
 
 def evaluate_checkpoint(checkpoint: str | Path, *, dataset: str = "penn-action", root: str = "",
-                        split: str = "test") -> dict[str, Any]:
-    """Evaluate a checkpoint on a dataset split with the data settings it was trained with."""
+                        split: str = "test", tta_flip: bool | None = None) -> dict[str, Any]:
+    """Evaluate a checkpoint on a dataset split with the data settings it was trained with
+    (``tta_flip``: None = as trained, True/False = with/without flip test-time augmentation)."""
     ckpt = load_checkpoint(checkpoint)
     spec = ckpt["data_spec"]
     data = DataSettings(dataset=dataset, root=root, skeleton=spec.get("skeleton", "penn13"),
                         num_frames=int(spec.get("num_frames", 32)), encoding=spec.get("encoding", "sportnet"),
-                        use_annotated_bbox=spec.get("bbox") == "annotated")
+                        use_annotated_bbox=spec.get("bbox") == "annotated",
+                        tta_flip=bool(spec.get("tta_flip", False)) if tta_flip is None else tta_flip)
     clips, classes, _ = load_clips(data)
     chosen = [c for c in clips if c.split == split]
     if not chosen:

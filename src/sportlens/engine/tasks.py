@@ -6,6 +6,7 @@ training (quality-score regression, pose forecasting...) is a new ``Task`` subcl
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -58,6 +59,16 @@ class ClassificationTask(Task):
     monitor = "mean_class_accuracy"  # robust to class imbalance (seed 003 reports per-class results)
     monitor_mode = "max"
 
+    def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """Logits; with a mirrored view (``batch["x_flip"]``, flip test-time augmentation) the log of the two
+        views' averaged probabilities, so ``predict`` (softmax) returns that average and the loss stays a
+        cross-entropy."""
+        logits = model(batch["x"])  # (B, K)
+        if "x_flip" not in batch:
+            return logits
+        logp = torch.stack([logits.log_softmax(-1), model(batch["x_flip"]).log_softmax(-1)])  # (2, B, K)
+        return torch.logsumexp(logp, dim=0) - math.log(2.0)
+
     def __init__(self, label_smoothing: float = 0.0, class_weights: Sequence[float] | torch.Tensor | None = None):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
@@ -92,7 +103,10 @@ class StreamEnsembleTask(ClassificationTask):
     every stream learns as if alone; predictions are the members' averaged probabilities."""
 
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return model.member_logits(batch["x"])  # (B, S, K)
+        logits = model.member_logits(batch["x"])  # (B, S, K)
+        if "x_flip" in batch:  # flip test-time augmentation: the mirrored view's members join the average
+            logits = torch.cat([logits, model.member_logits(batch["x_flip"])], dim=1)  # (B, 2S, K)
+        return logits
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         b, s, k = outputs.shape

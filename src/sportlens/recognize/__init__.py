@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sportlens.config import RecognitionSettings
-from sportlens.data.transforms import encode, segment_indices
+from sportlens.data.transforms import encode, hflip, segment_indices
 from sportlens.engine.checkpoint import build_from_checkpoint, load_checkpoint
 from sportlens.errors import InputError
 from sportlens.skeletons import convert
@@ -43,6 +43,7 @@ class Recognizer:
         spec = self.ckpt["data_spec"]
         self.skeleton, self.T = spec.get("skeleton", "penn13"), int(spec.get("num_frames", 32))
         self.encoding = spec.get("encoding", "sportnet")
+        self.tta_flip = bool(spec.get("tta_flip", False))  # evaluated with flip TTA -> classify as evaluated
         self.name = f"{self.ckpt['model_name']} ({path.name})"
 
     def window_probs(self, track: PoseTrack, s: RecognitionSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -55,14 +56,21 @@ class Recognizer:
             b = int(np.searchsorted(track.times, track.times[a] + s.window_s))
             if b - a < 2 or vis[a:b].mean() < s.min_visible or window_motion(kp[a:b]) < s.min_motion:
                 continue
-            code = encode(kp[a:b], vis[a:b], None, self.encoding)  # (L, V, C)
-            codes.append(code[segment_indices(b - a, self.T, train=False)])  # (T, V, C)
+            codes.append(self._code(kp[a:b], vis[a:b]))  # (T, V, C)
             spans.append((a, b))
         if not codes:
             return np.zeros((0, 2), int), np.zeros((0, len(self.classes)))
         with torch.inference_mode():
-            logits = self.model(torch.from_numpy(np.stack(codes)).float())  # (W, K)
-        return np.array(spans), torch.softmax(logits, dim=-1).numpy()
+            probs = torch.softmax(self.model(torch.from_numpy(np.stack(codes)).float()), dim=-1)  # (W, K)
+            if self.tta_flip:
+                flipped = [self._code(*hflip(kp[a:b], vis[a:b], None, 0.0, self.skeleton)[:2]) for a, b in spans]
+                probs = (probs + torch.softmax(self.model(torch.from_numpy(np.stack(flipped)).float()), dim=-1)) / 2
+        return np.array(spans), probs.numpy()
+
+    def _code(self, kp: np.ndarray, vis: np.ndarray) -> np.ndarray:
+        """(T, V, C) centre-frame code of one window of L frames (kp (L, V, 2) in this model's skeleton)."""
+        code = encode(kp, vis, None, self.encoding)  # (L, V, C)
+        return code[segment_indices(len(kp), self.T, train=False)]
 
     def timeline(self, track: PoseTrack, s: RecognitionSettings = RecognitionSettings()) -> ActionTimeline:
         spans, probs = self.window_probs(track, s)
