@@ -14,7 +14,8 @@ from sportlens.assess.loso import (
     angle_features, evaluate_loso, logistic_baseline, loso_splits, quality_classifier, quality_featurize,
 )
 from sportlens.assess.quality import (
-    STATS, QualitySettings, ViewEnsemble, _summary, apply_quality_model, features_with_moments, body_layout, bone_directions,
+    STATS, SUMMARY_VIEWS, VIEWS, QualitySettings, ViewEnsemble, _summary, apply_quality_model, body_layout,
+    bone_directions, features_with_moments, harmonic_features, resample_frames,
     feature_matrix, feature_view, feature_views, left_right_differences, load_labelled_recordings,
     load_quality_model, make_estimator,
     normalize_positions, peak_share, quality_features, save_quality_model, train_quality_model,
@@ -29,7 +30,7 @@ from conftest import shared_path
 
 importlib.import_module("sportlens.cli.quality")  # registers eval quality / train-quality
 
-FAST = QualitySettings(n_trees=40)
+FAST = QualitySettings(n_trees=40, rocket_features=840, seq_frames=32)  # small MiniRocket: fast tests
 
 
 # ----------------------------------------------------------------------------- generated data
@@ -119,7 +120,10 @@ def test_quality_features_are_start_relative_with_duration():
     moved = QualitySample(1, 1, 0, True, s.positions * 1.3 + np.array([40, 5, -20], np.float32), s.angles)
     assert np.allclose(quality_features(moved, chan)[0], x, atol=1e-5)
     full = QualitySettings(start_frames=1)
-    assert np.allclose(quality_features(moved, full)[0], quality_features(s, full)[0], atol=1e-4)
+    fm, fs = quality_features(moved, full)[0], quality_features(s, full)[0]
+    # harmonic phases of nearly still channels (a hanging hand) feel the float32 rounding of the moved copy
+    phase = np.array([" phase " in n for n in quality_features(s, full)[1]])
+    assert np.allclose(fm[~phase], fs[~phase], atol=1e-4) and np.allclose(fm[phase], fs[phase], atol=1e-3)
     no_ang, names2 = quality_features(s, QualitySettings(use_angles=False, views=("channels",)))
     assert len(names2) == len(STATS) * 66 + 1 and not any(" angle " in n for n in names2)
     seg, names3 = quality_features(s, QualitySettings(segments=2, views=("channels",)))
@@ -128,8 +132,8 @@ def test_quality_features_are_start_relative_with_duration():
 
 def test_default_views_layout_and_split():
     s = _rep(1, True, np.random.default_rng(2), frames=12)
-    x, names = quality_features(s)
-    assert QualitySettings().views == ("channels", "bones", "shape", "symmetry")
+    x, names = quality_features(s, QualitySettings(views=SUMMARY_VIEWS))
+    assert QualitySettings().views == VIEWS == SUMMARY_VIEWS + ("harmonics", "sequence")
     n_chan, n_bones, n_shape = len(STATS) * 132, len(STATS) * 21 * 3, len(STATS) * 132 + 2
     n_sym = 2 * len(STATS) * 8 * (3 + 3)  # 8 left/right pairs, positions and angles, as they are and from start
     assert len(x) == len(names) == n_chan + n_bones + n_shape + n_sym + 1 and names[-1] == "duration s"
@@ -140,6 +144,17 @@ def test_default_views_layout_and_split():
     assert "mean waist-spine direction y from start" in names and "peak angle change from start" in names
     assert "max left_hand minus right_hand position x from start" in names
     assert {feature_view(n) for n in names} == {"channels", "bones", "shape", "symmetry", "all"}
+    # the default adds the harmonics (5 amplitudes, 2 phases as cos and sin) of positions, angles and left/right
+    # differences, and the sequence view: 64 resampled frames of positions, angles, left/right, bones
+    x2, names2 = quality_features(s)
+    n_harm, n_seq = (5 + 2 * 2) * (66 + 66 + 24), 64 * (66 + 66 + 24 + 63)
+    assert len(x2) == len(x) + n_harm + n_seq and names2[:len(names) - 1] == names[:-1]
+    views2 = feature_views(names2)
+    assert len(views2["harmonics"]) == n_harm + 1 and len(views2["sequence"]) == n_seq  # no duration for MiniRocket
+    assert "harmonic 2 amplitude left_lower_leg minus right_lower_leg position y" in names2
+    assert "harmonic 1 phase sin waist position x" in names2
+    assert names2[views2["sequence"][0]] == "waist position x from start at resampled frame 1/64"
+    assert names2[views2["sequence"][-1]] == "right_foot-right_toes direction z from start at resampled frame 64/64"
     # settings order decides the view order; lists (from JSON) are accepted
     y, names2 = quality_features(s, QualitySettings(views=["shape", "bones"]))
     assert names2[0].endswith("share of peak") and len(y) == n_shape + n_bones + 1
@@ -147,6 +162,80 @@ def test_default_views_layout_and_split():
         QualitySettings(views=("channels", "speed"))
     with pytest.raises(ValueError):
         QualitySettings(views=())
+
+
+def test_resample_frames_exact():
+    z = np.array([[0.0, 10.0], [2.0, 10.0], [4.0, 0.0]])  # (T=3, K=2)
+    assert np.allclose(resample_frames(z, 5), [[0, 10], [1, 10], [2, 10], [3, 5], [4, 0]])
+    assert np.allclose(resample_frames(z[:2], 3), [[0, 10], [1, 10], [2, 10]])
+
+
+def test_harmonic_features_exact_tempo_and_offset_free():
+    t = np.arange(8) / 8
+    z = np.stack([np.cos(2 * np.pi * t), 3 * np.sin(2 * np.pi * 2 * t) + 7], axis=1)  # (8, 2)
+    f = harmonic_features(z, 3, 1)  # amplitudes of harmonics 1-3 (harmonic-major), cos and sin of phase 1
+    assert f.shape == (3 * 2 + 2 * 2,)
+    assert np.allclose(f[:6], [0.5, 0, 0, 1.5, 0, 0], atol=1e-12)  # |rfft| / T: half the oscillation's size
+    # cos then sin of phase 1 per channel: the cosine's phase is 0; the second channel has no harmonic 1 (0, 0)
+    assert np.allclose(f[6:], [1, 0, 0, 0], atol=1e-12)
+    # the same shape at another tempo (16 frames) and with another offset: the same features
+    t2 = np.arange(16) / 16
+    z2 = np.stack([np.cos(2 * np.pi * t2) - 4, 3 * np.sin(2 * np.pi * 2 * t2)], axis=1)
+    assert np.allclose(harmonic_features(z2, 3, 1)[:6], f[:6], atol=1e-12)
+
+
+def test_minirocket_dilations_and_kernel_output_exact():
+    from sportlens.assess.rocket import KERNELS, dilations, kernel_output
+
+    assert len(KERNELS) == 84 and tuple(KERNELS[0]) == (0, 1, 2)
+    dil, per = dilations(64, 10_000)
+    assert dil.tolist() == [1, 2, 3, 4, 5, 6, 7] and per.sum() == 10_000 // 84
+    assert dilations(9, 840)[0].tolist() == [1]  # (L - 1) / 8 = 1: no room for a wider kernel
+    x = np.zeros((1, 11))
+    x[0, 5] = 1.0  # an impulse: -1 wherever it is under the kernel, +2 under its three weight-2 taps
+    assert kernel_output(x, 1, 0)[0].tolist() == [0, -1, -1, -1, -1, -1, -1, 2, 2, 2, 0]
+    # dilation 2: taps at t-8, t-6, ..., t+8; the impulse is under tap k (weight 2 for k < 3) at t = 13 - 2k
+    assert kernel_output(x, 2, 0)[0].tolist() == [0, -1, 0, -1, 0, -1, 0, -1, 0, 2, 0]
+
+
+def test_minirocket_is_deterministic_and_gives_proportions():
+    from sportlens.assess.rocket import MiniRocket
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 20, 4))  # (N, L, C)
+    f1 = MiniRocket(840, seed=3).fit(x).transform(x)
+    f2 = MiniRocket(840, seed=3).fit(x).transform(x)
+    assert f1.shape == (6, 840) and np.array_equal(f1, f2) and ((f1 >= 0) & (f1 <= 1)).all()
+    assert not np.array_equal(MiniRocket(840, seed=4).fit(x).transform(x), f1)
+    # one sequence's features depend on that sequence only (and the fitted kernels)
+    r = MiniRocket(840, seed=3).fit(x)
+    assert np.array_equal(r.transform(x[2:3]), r.transform(x)[2:3])
+
+
+def test_rocket_learner_learns_generated_sequences():
+    from sportlens.assess.rocket import RocketLearner
+
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, 32)
+
+    def seq(bad: bool) -> np.ndarray:  # (32, 3): a dip, late and shallow for the bad ones, plus noise
+        centre, depth = (0.65, 0.6) if bad else (0.5, 1.0)
+        dip = -depth * np.exp(-((t - centre) / 0.12) ** 2)
+        return np.stack([dip, 0.5 * dip, rng.normal(0, 1, 32)], axis=1) + rng.normal(0, 0.1, (32, 3))
+
+    y = np.array([0, 1] * 30)
+    x = np.stack([seq(not v).ravel() for v in y])  # frame-major, as the sequence view
+    est = RocketLearner(32, n_features=840).fit(x[:40], y[:40])
+    p = est.predict_proba(x[40:])[:, 1]
+    assert ((p >= 0.5) == y[40:]).mean() >= 0.9 and np.allclose(est.predict_proba(x[40:]).sum(1), 1)
+    # two MiniRockets (seeds 0 and 1), probabilities averaged
+    seq = x[40:].reshape(20, 32, 3) / est.scale_
+    parts = [m.predict_proba(sc.transform(r.transform(seq)))[:, 1] for r, sc, m in est.parts_]
+    assert len(parts) == 2 and np.allclose(p, np.mean(parts, axis=0)) and est.parts_[1][0].seed == 1
+    reg = RocketLearner(32, n_features=840, regression=True).fit(x[:40], y[:40].astype(float))
+    assert np.corrcoef(reg.predict(x[40:]), y[40:])[0, 1] > 0.8
+    with pytest.raises(ValueError):
+        est.predict_proba(x[:, :-1])
 
 
 def _chain(directions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -245,11 +334,13 @@ def test_view_ensemble_averages_its_members():
     x, names = feature_matrix(samples, FAST)
     y = np.array([s.label for s in samples])
     est = make_estimator(FAST, feature_names=names)
-    assert isinstance(est, ViewEnsemble) and set(est.columns) == {"channels", "bones", "shape", "symmetry"}
+    assert isinstance(est, ViewEnsemble) and set(est.columns) == set(VIEWS)
     est.fit(x, y)
+    assert type(est.members["sequence"]).__name__ == "RocketLearner"
     p = est.predict_proba(x)
-    members = np.mean([m.predict_proba(x[:, est.columns[v]]) for v, m in est.members.items()], axis=0)
-    assert np.allclose(p, members) and np.allclose(p.sum(1), 1)
+    out = {v: m.predict_proba(x[:, est.columns[v]]) for v, m in est.members.items()}
+    summary = np.mean([out[v] for v in SUMMARY_VIEWS], axis=0)  # the four summary views count as one member
+    assert np.allclose(p, (summary + out["harmonics"] + out["sequence"]) / 3) and np.allclose(p.sum(1), 1)
     assert (est.predict(x) == est.classes_[p.argmax(1)]).all()
     # one view, or no names: a plain ExtraTrees; logistic: one pipeline on all columns
     assert not isinstance(make_estimator(FAST), ViewEnsemble)
@@ -314,6 +405,7 @@ def test_train_save_load_apply_with_deviations(tmp_path):
     bad = apply_quality_model(path, _rep(6, False, rng))
     assert good.score > 70 > 30 > bad.score
     assert bad.deviations and all(isinstance(d, Deviation) and d.severity >= 1 for d in bad.deviations)
+    assert not any("resampled frame" in d.quantity or " phase " in d.quantity for d in bad.deviations)
     assert [d.severity for d in bad.deviations] == sorted((d.severity for d in bad.deviations), reverse=True)
     assert json.dumps(bad.to_dict())
 

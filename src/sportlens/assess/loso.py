@@ -21,8 +21,11 @@ accuracy, mean AUC 0.814 (issue 7 quotes 73.4 % / 0.818); it is insensitive to t
 73.0 % / 0.812).
 
 Learned quality model (``quality_featurize`` + ``quality_classifier``; features and estimator in
-``sportlens.assess.quality``): per movement, one ExtraTrees per feature view (start-relative body-frame
-channels, bone directions, peak-normalised shape, left/right symmetry), P(correct) averaged. The
+``sportlens.assess.quality``): per movement, three equally weighted members, P(correct) averaged: the
+ExtraTrees of the four summary views (start-relative body-frame channels, bone directions, peak-normalised
+shape, left/right symmetry) averaged, an ExtraTrees on Fourier harmonics, and MiniRocket + logistic
+regression on the resampled sequence (``sportlens.assess.rocket``; its kernels' biases come from training
+sequences of the fold only). The
 featurizer keeps the feature names of its last call and ``evaluate_loso`` hands them to a factory that
 says ``uses_feature_names`` (the ensemble splits its columns by view with them); the features depend on
 one recording at a time, so nothing about the held-out subject's other recordings (nor their label mix,
