@@ -17,7 +17,8 @@ Writes ``benchmarks/results/bench_forecast.md`` (``--ablations``: ``bench_foreca
 
 ``knn`` (``sportlens.forecast.knn``, no training): the motion-matching forecaster, its index built from the
 official TRAIN split by this script (build time in the cost table, the saved index's size below it), with the
-``KnnConfig`` defaults (chosen on the validation split, see that module); ``knn+<model>`` = the pixel-wise
+``KnnConfig`` defaults (chosen on the validation split, see that module; the index holds the training clips
+and their time-resampled copies at the ``KnnConfig.tempos`` speeds); ``knn+<model>`` = the pixel-wise
 blend ``w * knn + (1 - w) * <model>``, ``w`` per protocol chosen here on the validation split of the
 training clips (the same clips the learned models were selected on; kNN index for that choice built from the
 other training clips); ``--knn-tune`` adds the validation grid of k and aggregation; ``--no-knn`` skips all.
@@ -363,10 +364,10 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
         for p, w in val_w.items():
             f_val.cfg.k = f_val.cfg.k_a = 64
             nbs = [f_val.neighbours(w.observed[i:i + 1024]) for i in range(0, len(w), 1024)]
-            nb = {k: np.concatenate([n[k] for n in nbs]) for k in ("ids", "dist", "flipped", "x")}
-            r_all = f_val.residuals(p, nb["ids"], nb["flipped"]).astype(np.float32)
+            nb = {k: np.concatenate([n[k] for n in nbs]) for k in ("ids", "dist", "flipped", "valid", "x")}
+            r_all = f_val.residuals(p, nb["ids"], nb["flipped"], nb["valid"]).astype(np.float32)
             for k in (8, 16, 32, 64):
-                for agg in ("mean", "wmean", "median", "medoid", "mode"):
+                for agg in ("mean", "wmean", "median", "wmedian", "medoid", "mode"):
                     if agg in ("medoid", "mode") and k > 32:
                         continue
                     res = aggregate(r_all[:, :k], nb["dist"][:, :k], agg, cfg.mode_sigma)
@@ -390,7 +391,8 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
                        "model_kwargs": {}, "path": f"index built from {len(train_clips)} training clips"}
     lines += ["", f"Index (full training split, {len(train_clips)} clips): {json.dumps(knn.size)}; built in "
               f"{build_s:.1f} s (one thread); saved (`KnnForecaster.save`: uint16 frames per clip box, compressed "
-              f"npz) {size / 1e6:.2f} MB, loaded (features rebuilt) in {load_s:.1f} s.", ""]
+              f"npz; source clips only) {size / 1e6:.2f} MB, loaded (tempo copies and features rebuilt) in "
+              f"{load_s:.1f} s.", ""]
     for o in blend_with:
         if o not in PREDICTORS:
             continue

@@ -1,6 +1,7 @@
 """The kNN ("motion matching") forecaster of issue 6 (``sportlens.forecast.knn``) on generated sequences
-whose nearest training window, and so the forecast, is known exactly; aggregations by hand; the index
-save/load round trip. (Speed is measured by ``benchmarks/bench_forecast.py``, not tested.)"""
+whose nearest training window, and so the forecast, is known exactly; aggregations, tempo resampling and the
+neighbour filters (clip limit, action vote) by hand; the index save/load round trip (tempo copies rebuilt).
+(Speed is measured by ``benchmarks/bench_forecast.py``, not tested.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,9 @@ def clips() -> list[SkeletonClip]:
 
 
 def exact(**kw) -> KnnConfig:
-    return KnnConfig(**{"k": 1, "k_a": None, "agg": "mean", "agg_a": None, "flip": False, **kw})
+    """k = 1 and no filter or tempo copy: an index window is its own only neighbour."""
+    return KnnConfig(**{"k": 1, "k_a": None, "agg": "mean", "agg_a": None, "flip": False, "tempos": (),
+                        "max_per_clip_a": None, **kw})
 
 
 def mirror(kp: np.ndarray, width: float = 500.0) -> np.ndarray:
@@ -104,9 +107,13 @@ def test_aggregations_by_hand():
     # equal distances: the weighted mean is the mean; a far neighbour weighs less
     assert aggregate(r, d, "wmean")[0, 0, 0, 0] == pytest.approx(11 / 3)
     assert aggregate(r, np.array([[1.0, 1.0, 5.0]]), "wmean")[0, 0, 0, 0] < 11 / 3
+    # weighted median: equal weights -> the median; the near neighbour alone outweighs two far ones
+    assert aggregate(r, d, "wmedian")[0, 0, 0, 0] == pytest.approx(1.0)
+    assert aggregate(r, np.array([[0.1, 3.0, 3.0]]), "wmedian")[0, 0, 0, 0] == pytest.approx(1.0)
+    assert aggregate(r, np.array([[1.0, 9.0, 0.2]]), "wmedian")[0, 0, 0, 0] == pytest.approx(10.0)
     # an unknown (NaN) neighbour joint is left out; no neighbour at all -> NaN
     r[0, 2] = np.nan
-    for agg in ("mean", "wmean", "median", "medoid", "mode"):
+    for agg in ("mean", "wmean", "median", "wmedian", "medoid", "mode"):
         assert aggregate(r, d, agg, mode_sigma=0.1)[0, 0, 0, 0] in (0.0, 0.5, 1.0), agg
     assert np.isnan(aggregate(np.full((1, 2, 1, 1, 2), np.nan), d[:, :2], "median")).all()
     with pytest.raises(ValueError):
@@ -148,3 +155,75 @@ def test_make_knn_predictor_from_an_index_and_bad_input(tmp_path, clips):
                                + 0.75 * zero(w.observed[:4], 16))
     one = w.observed[:4, -1:]
     np.testing.assert_allclose(blend(one, 16), knn(one, 16))
+
+
+def test_resample_clip_interpolates_and_takes_visibility_from_the_nearest_frame():
+    from sportlens.forecast.knn import resample_clip
+
+    f = np.zeros((5, 2, 2))  # (T, V, 2): joint 0 moves x = 10 t; joint 1 is missing at frame 2
+    f[:, :, 0] = 10.0 * np.arange(5)[:, None]
+    f[2, 1] = np.nan
+    slow = resample_clip(f, 0.75)  # source times 0, .75, 1.5, 2.25, 3, 3.75
+    assert slow.shape == (6, 2, 2)
+    np.testing.assert_allclose(slow[:, 0, 0], [0.0, 7.5, 15.0, 22.5, 30.0, 37.5])
+    # joint 1: nearest frame of 1.5 and 2.25 is 2 (missing) -> NaN; of 0.75 it is 1, both sides seen -> linear
+    np.testing.assert_array_equal(np.isnan(slow[:, 1, 0]), [False, False, True, True, False, False])
+    assert slow[1, 1, 0] == pytest.approx(7.5)
+    fast = resample_clip(f, 2.0)  # source times 0, 2, 4
+    np.testing.assert_allclose(fast[:, 0, 0], [0.0, 20.0, 40.0])
+    np.testing.assert_allclose(resample_clip(f, 1.0), f)
+
+
+def test_tempo_copies_answer_a_query_played_at_another_speed(clips, tmp_path):
+    """A window of a clip played at half speed is in the index only through its tempo copy: its forecast is
+    that copy's (half-speed) future, not the native-speed one; save/load rebuilds the copies."""
+    from sportlens.forecast.knn import resample_clip
+
+    c = clips[0]
+    slow = SkeletonClip(name="slow", keypoints=resample_clip(c.keypoints, 0.5), visibility=np.ones(
+        (len(resample_clip(c.keypoints, 0.5)), PENN13.num_joints), bool), label=c.label, split=c.split,
+        skeleton=c.skeleton, fps=c.fps)
+    w = protocol_b_windows([slow])
+    f = KnnForecaster.build(clips, exact(tempos=(0.5,), tempo_step=1))
+    np.testing.assert_allclose(f(w.observed[::9], 16), w.targets[::9], atol=1e-3)
+    assert not np.allclose(KnnForecaster.build(clips, exact())(w.observed[::9], 16), w.targets[::9], atol=1e-3)
+    assert f.size["tempo_copy_frames"] == sum(len(resample_clip(x.keypoints, 0.5)) for x in clips)
+    # protocol A entries come from the source clips only (tempo_protocols="B")
+    assert f.size["entries_A"] == sum(len(x.keypoints) for x in clips)
+    half = KnnForecaster.build(clips, exact(tempos=(0.5,), tempo_step=2))  # every 2nd start of a copy
+    n_src = sum(max(len(x.keypoints) - 25, 0) for x in clips)  # B windows: T - 10 - 16 + 1
+    n_copy = [max(len(resample_clip(x.keypoints, 0.5)) - 25, 0) for x in clips]
+    assert f.size["entries_B"] == n_src + sum(n_copy)
+    assert half.size["entries_B"] == n_src + sum((n + 1) // 2 for n in n_copy)
+    g = KnnForecaster.load(f.save(tmp_path / "knn.npz"))
+    assert g.size == f.size and g.cfg == f.cfg
+    assert list(g.labels) == [x.label for x in clips]
+
+
+def test_neighbour_filters_by_hand():
+    # at most m per source clip, nearest first
+    src = np.array([[3, 1, 3, 3, 2, 1, 3]])
+    np.testing.assert_array_equal(KnnForecaster._per_clip(src, 2)[0], [1, 1, 1, 0, 1, 1, 0])
+    # the action most frequent among the nearest `votes` valid candidates (-1 = filtered out, no vote)
+    lab = np.array([[0, 1, 1, -1, 0, 2, 0]])
+    np.testing.assert_array_equal(KnnForecaster._majority(lab, 3)[0], lab[0] == 1)
+    np.testing.assert_array_equal(KnnForecaster._majority(lab, 5)[0], lab[0] == 0)  # 2 - 2 tie: the nearer
+    np.testing.assert_array_equal(KnnForecaster._majority(np.array([[1, 0, 0, 1]]), 2)[0], [1, 0, 0, 1])
+
+
+def test_label_vote_keeps_the_neighbours_of_the_majority_action(clips):
+    """Two actions in the index; with the vote every kept neighbour is of the majority action and the
+    result still has k columns (invalid ones NaN in the residuals)."""
+    f = KnnForecaster.build(clips, KnnConfig(k=8, label_vote=True, pool=4, max_per_clip=3))
+    w = protocol_b_windows(clips[:1])
+    nb = f.neighbours(w.observed[::4])
+    assert nb["ids"].shape == (len(w.observed[::4]), 8)
+    lab = f.entry_label["B"][nb["ids"]]
+    for row, ok in zip(lab, nb["valid"]):
+        assert len(set(row[ok])) == 1
+    src = f.entry_source["B"][nb["ids"]]
+    for row, ok in zip(src, nb["valid"]):
+        assert np.bincount(row[ok]).max() <= 3
+    r = f.residuals("B", nb["ids"], nb["flipped"], nb["valid"])
+    assert np.isnan(r[~nb["valid"]]).all()
+    assert np.isfinite(f(w.observed[::4], 16)).all()
