@@ -289,9 +289,13 @@ def seed_study(specs: list[str], n: int, jobs: int = 1, tta: bool = False, reuse
     out = ["| model | seed | val mca | top-1 | tennis_forehand | train s | CPU ms/clip |",
            "|---|---|---:|---:|---:|---:|---:|"]
     by_spec: dict[str, list[np.ndarray]] = {}
-    rows = [(spec, spec, False) for spec in specs]
+    # a spec's own row is evaluated as it was trained (data.tta_flip); --tta adds the other setting as a row
+    trained_flip = {spec: "data.tta_flip=true" in spec.split("@") for spec in specs}
+    rows = [(spec, spec, trained_flip[spec]) for spec in specs]
     if tta:
-        rows = [(r, spec, flip) for spec in specs for r, flip in ((spec, False), (f"{spec}+flip", True))]
+        rows = [(r, spec, flip) for spec in specs for r, flip in
+                ((spec, trained_flip[spec]), (f"{spec}{'-flip' if trained_flip[spec] else '+flip'}",
+                                              not trained_flip[spec]))]
     for label, spec, flip in rows:
         probs, accs, fhs, secs, vals = by_spec.setdefault(label, []), [], [], [], []
         for seed in range(n):
@@ -333,8 +337,10 @@ def seed_study(specs: list[str], n: int, jobs: int = 1, tta: bool = False, reuse
                       "(best-on-validation checkpoint); CPU ms/clip = median forward pass, batch 1, encoding excluded",
                       "- `@data.val_fraction=0`: the same settings refit on every training clip (no validation split, "
                       "no selection: the last epoch is the model; val mca nan)",
-                      *(["- `+flip`: the same checkpoint evaluated with flip test-time augmentation (the mirrored "
-                         "clip classified too, probabilities averaged; CPU ms/clip = 2 x the single forward pass)"]
+                      "- each model is evaluated as trained: with flip test-time augmentation where the spec says "
+                      "`data.tta_flip=true` (the mirrored clip classified too, probabilities averaged; CPU ms/clip "
+                      "= 2 x the single forward pass)",
+                      *(["- `+flip` / `-flip` rows (`--tta`): the same checkpoints evaluated with / without the flip"]
                         if tta else []),
                       *(["- `--reuse`: checkpoints and train s of the runs already in benchmarks/runs (an earlier "
                          "training of the same specs and seeds), evaluated again here"] if reuse else []),
