@@ -62,8 +62,9 @@ class Recognizer:
             return np.zeros((0, 2), int), np.zeros((0, len(self.classes)))
         with torch.inference_mode():
             probs = torch.softmax(self.model(torch.from_numpy(np.stack(codes)).float()), dim=-1)  # (W, K)
-            if self.tta_flip:
-                flipped = [self._code(*hflip(kp[a:b], vis[a:b], None, 0.0, self.skeleton)[:2]) for a, b in spans]
+            if self.tta_flip:  # mirror the track once, not every overlapping window
+                f_kp, f_vis, _ = hflip(kp, vis, None, 0.0, self.skeleton)
+                flipped = [self._code(f_kp[a:b], f_vis[a:b]) for a, b in spans]
                 probs = (probs + torch.softmax(self.model(torch.from_numpy(np.stack(flipped)).float()), dim=-1)) / 2
         return np.array(spans), probs.numpy()
 
