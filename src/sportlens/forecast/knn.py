@@ -130,6 +130,13 @@ of 2026-11-28 12:55 UTC with the second round's defaults; the first round's knn 
 Issue 6 targets (B 65 %, A 45 %) still not met. Cost: index built in 4.5 s (87,456 A and 185,242 B entries),
 2.3 ms per B window (batch of 1, one thread; A about 2.1 ms).
 
+Headroom (``benchmarks/knn_headroom.py``, validation clips, protocol B step 16; results file
+``bench_forecast_headroom.md``): knn 54.7 %; only neighbours of the query's TRUE action (a perfect action
+recogniser) 55.9 %; an oracle that picks, with the true future, the best single one of the 32 neighbours for
+the whole window 69.3 % (for step 16 alone 75.0 %), the median of the 8 best 69.7 %. The issue's 65 % on test
+is about 60 % on these clips (test runs about 5 points above them), so a re-ranker of these neighbours would
+have to recover about a third of the oracle's gain; the action is nearly worthless as extra information.
+
 Storage (:meth:`save` / :meth:`load`): the frames of the SOURCE clips, quantised per clip to uint16 inside the
 clip's box of visible joints (error <= 1/131070 of the box side; uint8, 1/510, moved the velocity features
 enough to swap neighbours and change some forecasts by tens of pixels), the visibility bits, the clip lengths,
