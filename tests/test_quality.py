@@ -18,7 +18,8 @@ from sportlens.assess.quality import (
     bone_directions, features_with_moments, harmonic_features, resample_frames,
     feature_matrix, feature_view, feature_views, left_right_differences, load_labelled_recordings,
     load_quality_model, make_estimator,
-    normalize_positions, peak_share, quality_features, save_quality_model, train_quality_model,
+    normalize_positions, peak_share, quality_features, save_quality_model, subject_offsets, subject_shift,
+    train_quality_model,
 )
 from sportlens.cli import app
 from sportlens.data.ui_prmd import KINECT22_JOINTS, QualitySample
@@ -349,6 +350,45 @@ def test_view_ensemble_averages_its_members():
         est.fit(x[:, :-1], y)
 
 
+def test_subject_shift_moves_copies_between_subject_offsets_exactly():
+    # subject a: correct rows at 0, incorrect at 2 (3 incorrect, 1 correct: the offset is the mean of the
+    # two label means, 1, not the plain mean 1.5); subject b: everything at 10 (one label only: plain mean)
+    x = np.array([[0.0], [2.0], [2.0], [2.0], [10.0], [10.0]])
+    y = np.array([1, 0, 0, 0, 1, 1])
+    g = ["a", "a", "a", "a", "b", "b"]
+    off = subject_offsets(x, y, np.array(g), regression=False)
+    assert off["a"] == pytest.approx([1.0]) and off["b"] == pytest.approx([10.0])
+    xa, ya = subject_shift(x, y, g, copies=3, alpha=1.0, rng=np.random.default_rng(0))
+    assert xa.shape == (24, 1) and (ya == np.tile(y, 4)).all() and (xa[:6] == x).all()
+    move = (xa[6:] - np.tile(x, (3, 1)))[:, 0]  # a's rows move toward b by a share of 9, b's toward a by 9
+    frac = move / np.tile(np.where(np.array(g) == "a", 9.0, -9.0), 3)
+    assert (frac >= 0).all() and (frac <= 1).all() and frac.std() > 0.1
+    xh, _ = subject_shift(x, y, g, copies=2, alpha=0.5, rng=np.random.default_rng(1))
+    assert (np.abs(xh[6:] - np.tile(x, (2, 1))) <= 4.5 + 1e-12).all()
+    one, _ = subject_shift(x, y, ["a"] * 6, copies=2, alpha=1.0, rng=np.random.default_rng(0))
+    assert one.shape == x.shape  # one subject: nothing to shift toward
+    assert (subject_shift(x, y, g, copies=0, alpha=1.0, rng=np.random.default_rng(0))[0] == x).all()
+
+
+def test_view_ensemble_trains_tree_views_on_shifted_copies_when_given_subjects():
+    samples = _dataset(subjects=(1, 2, 3), per_class=4)
+    x, names = feature_matrix(samples, FAST)
+    y = np.array([s.label for s in samples])
+    groups = [s.subject for s in samples]
+    est = make_estimator(FAST, feature_names=names).fit(x, y, groups=groups)
+    rows = {v: m.estimators_[0].tree_.weighted_n_node_samples[0] for v, m in est.members.items() if v != "sequence"}
+    assert set(rows) == set(VIEWS) - {"sequence"}
+    # ExtraTrees without bootstrap: every tree sees every row, (1 + subject_shift) x the recordings
+    assert all(n == len(x) * (1 + FAST.subject_shift) for n in rows.values())
+    plain = make_estimator(FAST, feature_names=names).fit(x, y)  # no subjects: no copies
+    assert plain.members["channels"].estimators_[0].tree_.weighted_n_node_samples[0] == len(x)
+    off = make_estimator(QualitySettings(n_trees=40, rocket_features=840, seq_frames=32, subject_shift=0),
+                         feature_names=names).fit(x, y, groups=groups)
+    assert off.members["bones"].estimators_[0].tree_.weighted_n_node_samples[0] == len(x)
+    with pytest.raises(ValueError):
+        QualitySettings(subject_shift=-1)
+
+
 # ----------------------------------------------------------------------------- LOSO honesty
 def test_loso_never_trains_on_the_held_out_subject():
     samples = _dataset(subjects=(1, 2, 3, 4), per_class=2)
@@ -368,6 +408,17 @@ def test_loso_never_trains_on_the_held_out_subject():
     for train, test in seen:
         assert len(test) == 1 and not (train & test) and len(train) == 3
     assert all(len(v) == len(samples) for v in res.predictions.values())
+
+    class GroupSpy(Spy):  # a learner that takes subjects gets the training rows' subjects only
+        accepts_groups = True
+
+        def fit(self, x, y, groups=None):
+            assert [int(g) for g in groups] == list(x[:, 0].astype(int))
+            return super().fit(x, y)
+
+    seen.clear()
+    evaluate_loso(samples, GroupSpy, lambda s: np.array([s.subject, s.label], float))
+    assert len(seen) == 4 and all(not (train & test) for train, test in seen)
     for s, tr, te in loso_splits(["a", "b", "a", "c"]):
         assert s not in {["a", "b", "a", "c"][i] for i in tr}
 

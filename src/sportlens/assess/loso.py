@@ -190,7 +190,10 @@ def evaluate_loso(samples: Sequence[QualitySample],
                 p[te] = float(y[tr].mean()) if len(tr) else 0.5
                 continue
             clf = make_classifier(names) if getattr(make_classifier, "uses_feature_names", False) else make_classifier()
-            clf.fit(x[tr], y[tr])
+            if getattr(clf, "accepts_groups", False):  # the training rows' subjects (quality.subject_shift)
+                clf.fit(x[tr], y[tr], groups=[group[i].subject for i in tr])
+            else:
+                clf.fit(x[tr], y[tr])
             p[te] = clf.predict_proba(x[te])[:, 1]
         record_movement(result, mv, group, y, p)
     return finish(result)
