@@ -37,7 +37,9 @@ from sportlens.samples import shared_dir
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = {  # name -> changes to the default settings; fixed before the run, all reported
-    "without the subject shift (the previous default)": {"subject_shift": 0},
+    "without the side canonicalisation": {"canonical_side": False},
+    "without the subject shift": {"subject_shift": 0},
+    "without either (the default before this session)": {"canonical_side": False, "subject_shift": 0},
     "the four summary views only": {"views": SUMMARY_VIEWS},
     "summary views + harmonics (no MiniRocket)": {"views": SUMMARY_VIEWS + ("harmonics",)},
     "summary views + MiniRocket (no harmonics)": {"views": SUMMARY_VIEWS + ("sequence",)},
@@ -265,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         "bones, shape, symmetry), their P(correct) averaged first; (2) one ExtraTrees on the harmonics view; (3) "
         f"MiniRocket ({settings.rocket_seeds} x {settings.rocket_features} random convolutional features, "
         f"`sportlens/assess/rocket.py`) + standardised logistic regression (C {settings.rocket_c}) on the sequence "
-        f"view. The tree views train on the recordings plus {settings.subject_shift} copies of each moved toward "
+        f"view. Every recording whose left side moves at least {settings.canonical_ratio} x more than its right is "
+        "mirrored first (`canonical_side`: the same movement done with the other limb). "
+        f"The tree views train on the recordings plus {settings.subject_shift} copies of each moved toward "
         f"another training subject (`subject_shift`: by a uniform random share in [0, {settings.subject_shift_alpha}] "
         "of the offset between the two subjects' mean feature vectors; training subjects only). "
         "Views, all computed from one recording at a time: *channels* = start-relative body-frame joint "
@@ -291,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         *(["## Torch sequence model (tcn) on the same protocol", "", *torch_lines, ""] if torch_lines else []),
         *(["## Variants (same protocol, fixed before the run, all reported)", "",
            "How the default was chosen: the four summary views, then the harmonics view and the MiniRocket member, "
-           "then the subject shift of the tree views were designed on pooled LOSO results of this same data (exploration runs, every one listed with its "
+           "then the subject shift of the tree views and the side canonicalisation were designed on pooled LOSO "
+           "results of this same data (exploration runs, every one listed with its "
            "numbers in the `sportlens/assess/quality.py` docstring, including the MiniRocket settings and the "
            "combinations that were not kept). No fold ever trained on its held-out subject or saw its labels, and "
            "every feature comes from one recording at a time, but the design was not confirmed on held-out data: "

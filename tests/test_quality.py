@@ -18,8 +18,8 @@ from sportlens.assess.quality import (
     bone_directions, features_with_moments, harmonic_features, resample_frames,
     feature_matrix, feature_view, feature_views, left_right_differences, load_labelled_recordings,
     load_quality_model, make_estimator,
-    normalize_positions, peak_share, quality_features, save_quality_model, subject_offsets, subject_shift,
-    train_quality_model,
+    canonical_side, mirror_body, normalize_positions, peak_share, quality_features, save_quality_model, side_motion,
+    subject_offsets, subject_shift, swap_sides, train_quality_model,
 )
 from sportlens.cli import app
 from sportlens.data.ui_prmd import KINECT22_JOINTS, QualitySample
@@ -318,7 +318,7 @@ def test_symmetry_view_compares_each_left_joint_with_its_mirrored_right_partner(
     # a symmetric squat has all-zero position differences; raising one arm shows only in that arm's pairs
     frames = 10
     pos = np.stack([_kinect_pose(30 * f, 0, 1.0, np.zeros(3)) for f in np.sin(np.linspace(0, np.pi, frames))])
-    sym = QualitySettings(views=("symmetry",), start_frames=1)
+    sym = QualitySettings(views=("symmetry",), start_frames=1, canonical_side=False)  # sides as recorded
     s = QualitySample(1, 1, 0, True, pos, np.zeros((frames, 22, 3)))
     x, names = quality_features(s, sym)
     assert np.allclose(x[:-1], 0, atol=1e-9)
@@ -348,6 +348,48 @@ def test_view_ensemble_averages_its_members():
     assert not isinstance(make_estimator(QualitySettings(model="logistic"), feature_names=names), ViewEnsemble)
     with pytest.raises(ValueError):
         est.fit(x[:, :-1], y)
+
+
+def _arm_raise(side: str, frames: int = 20) -> np.ndarray:
+    """(T, 22, 3) Kinect skeleton standing still but for one hand rising sideways."""
+    base = _kinect_pose(0.0, 0.0, 1.0, np.zeros(3))
+    hand = KINECT22_JOINTS.index(f"{side}_hand")
+    out = np.repeat(base[None], frames, axis=0)
+    out[:, hand, 1] += np.linspace(0, 40, frames)  # up by 40 cm
+    return out
+
+
+def test_canonical_side_mirrors_a_left_sided_movement_onto_the_right_exactly():
+    layout = body_layout("kinect22")
+    left = normalize_positions(_arm_raise("left"), layout)
+    right = normalize_positions(_arm_raise("right"), layout)
+    lm, rm = side_motion(left, layout)
+    assert lm > 0 and rm == pytest.approx(0.0, abs=1e-9)  # only the left hand moves
+    canon, mirrored = canonical_side(left, layout)
+    assert mirrored and np.allclose(canon, right, atol=1e-9)  # the skeleton is symmetric: its mirror is itself
+    same, m2 = canonical_side(right, layout)
+    assert not m2 and same is right
+    # mirroring twice gives the input back; the right hip stays at +x
+    assert np.allclose(mirror_body(mirror_body(left, layout), layout), left)
+    rh = KINECT22_JOINTS.index("right_upper_leg")
+    assert (mirror_body(left, layout)[:, rh, 0] > 0).all() and (left[:, rh, 0] > 0).all()
+
+
+def test_canonical_side_makes_left_and_right_repetitions_give_the_same_features():
+    angles = np.zeros((20, 22, 3))
+    l_hand, r_hand = KINECT22_JOINTS.index("left_hand"), KINECT22_JOINTS.index("right_hand")
+    a_left = angles.copy()
+    a_left[:, l_hand, 0] = np.linspace(0, 30, 20)
+    a_right = angles.copy()
+    a_right[:, r_hand, 0] = np.linspace(0, 30, 20)
+    s_left = QualitySample(7, 1, 1, True, _arm_raise("left").astype(np.float32), a_left.astype(np.float32))
+    s_right = QualitySample(7, 2, 1, True, _arm_raise("right").astype(np.float32), a_right.astype(np.float32))
+    xl, names = quality_features(s_left, FAST)
+    xr, _ = quality_features(s_right, FAST)
+    assert np.allclose(xl, xr, atol=1e-6)  # angles swapped with their joints, positions mirrored
+    off = QualitySettings(n_trees=40, rocket_features=840, seq_frames=32, canonical_side=False)
+    assert not np.allclose(quality_features(s_left, off)[0], quality_features(s_right, off)[0], atol=1e-6)
+    assert swap_sides("left_hand minus right_hand position x") == "right_hand minus left_hand position x"
 
 
 def test_subject_shift_moves_copies_between_subject_offsets_exactly():

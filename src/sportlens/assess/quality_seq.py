@@ -86,7 +86,7 @@ class SequenceSettings:
 def sequence_tensor(sample: QualitySample, settings: QualitySettings = QualitySettings(),
                     seq: SequenceSettings = SequenceSettings()) -> np.ndarray:
     """One repetition -> (frames, V, C) float32 (module docstring)."""
-    pos, _, where = _check(sample, settings)  # body frame, missing joints filled (the trees' own steps)
+    pos, _, where, _ = _check(sample, settings)  # body frame, missing joints filled (the trees' own steps)
     duration = len(pos) / float(sample.fps)
     n0 = min(settings.start_frames, len(pos))
     rel = pos - pos[:n0].mean(axis=0)
