@@ -536,6 +536,34 @@ def test_format_1_models_are_refused_with_a_retrain_message(tmp_path):
         load_quality_model(path)
 
 
+def test_files_from_before_canonical_side_keep_the_recordings_as_they_were(tmp_path):
+    import pickle
+
+    samples = _dataset(subjects=(1, 2), per_class=3)
+    path = save_quality_model(train_quality_model(samples, FAST), tmp_path / "q.pkl")
+    blob = pickle.loads(path.read_bytes())
+    assert blob["settings"]["canonical_side"] is True  # written by this version: kept
+    assert load_quality_model(path).settings.canonical_side
+    del blob["settings"]["canonical_side"], blob["settings"]["canonical_ratio"]
+    path.write_bytes(pickle.dumps(blob))  # as an older version wrote it
+    assert not load_quality_model(path).settings.canonical_side
+
+
+def test_feedback_on_a_mirrored_recording_names_the_athletes_own_side():
+    rng = np.random.default_rng(3)
+    train = [QualitySample(7, s, k, True, _arm_raise("right").astype(np.float32) + rng.normal(0, 0.3, (20, 22, 3)),
+                           None) for s in (1, 2) for k in range(4)]
+    train += [QualitySample(7, s, k, False, _arm_raise("right").astype(np.float32) * np.float32(1.02)
+                            + rng.normal(0, 0.3, (20, 22, 3)), None) for s in (1, 2) for k in range(4)]
+    model = train_quality_model(train, QualitySettings(n_trees=20, rocket_features=840, seq_frames=32,
+                                                       views=("channels",)))
+    lifted = _arm_raise("left").astype(np.float32)
+    lifted[:, KINECT22_JOINTS.index("left_hand"), 1] += np.linspace(0, 30, 20).astype(np.float32)  # higher
+    res = apply_quality_model(model, QualitySample(7, 9, 1, True, lifted, None))
+    hand = [d.quantity for d in res.deviations if "hand" in d.quantity]
+    assert hand and all("left_hand" in q for q in hand)  # the athlete's left hand, though scored as a right one
+
+
 def test_regression_on_scores():
     samples = _dataset(subjects=(1, 2, 3), per_class=4)
     for s in samples:
