@@ -43,7 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from sportlens.assess.quality import QualitySettings, make_estimator, quality_features
+from sportlens.assess.quality import QualitySettings, fit_estimator, make_estimator, quality_features
 from sportlens.data.exercise_correction import FormFrames, frame_features
 from sportlens.data.ui_prmd import QualitySample
 
@@ -190,10 +190,7 @@ def evaluate_loso(samples: Sequence[QualitySample],
                 p[te] = float(y[tr].mean()) if len(tr) else 0.5
                 continue
             clf = make_classifier(names) if getattr(make_classifier, "uses_feature_names", False) else make_classifier()
-            if getattr(clf, "accepts_groups", False):  # the training rows' subjects (quality.subject_shift)
-                clf.fit(x[tr], y[tr], groups=[group[i].subject for i in tr])
-            else:
-                clf.fit(x[tr], y[tr])
+            fit_estimator(clf, x[tr], y[tr], [group[i].subject for i in tr])  # subjects: quality.subject_shift
             p[te] = clf.predict_proba(x[te])[:, 1]
         record_movement(result, mv, group, y, p)
     return finish(result)

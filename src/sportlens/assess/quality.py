@@ -436,13 +436,19 @@ def side_motion(pos: np.ndarray, layout: BodyLayout, start_frames: int = 3) -> t
     return float(d[left].sum()), float(d[right].sum())
 
 
+def swap_pairs(a: np.ndarray, layout: BodyLayout) -> np.ndarray:
+    """(T, V, ...) per-joint values with every left joint swapped with its right partner (a copy)."""
+    left, right = np.array(layout.pairs).T
+    out = np.asarray(a, dtype=np.float64).copy()
+    out[:, np.concatenate([left, right])] = out[:, np.concatenate([right, left])]
+    return out
+
+
 def mirror_body(pos: np.ndarray, layout: BodyLayout) -> np.ndarray:
     """(T, V, C) body-frame positions mirrored across the body's midplane: x negated (x runs along the hip
     line) and every left joint swapped with its right partner, so the right hip stays at +x."""
-    out = np.asarray(pos, dtype=np.float64).copy()
+    out = swap_pairs(pos, layout)
     out[..., 0] *= -1.0
-    left, right = np.array(layout.pairs).T
-    out[:, np.concatenate([left, right])] = out[:, np.concatenate([right, left])]
     return out
 
 
@@ -491,6 +497,11 @@ def features_with_moments(sample: QualitySample, settings: QualitySettings = Qua
                           ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """``quality_features`` plus, per feature, the frame it is about (``_summary_moments``; -1: none), so
     feedback on a deviating feature can link to that moment of the video."""
+    return _features(sample, settings)[:3]
+
+
+def _features(sample: QualitySample, settings: QualitySettings) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
+    """``features_with_moments`` plus whether the recording was mirrored (``canonical_side``)."""
     pos, layout, where, mirrored = _check(sample, settings)
     n0 = min(settings.start_frames, len(pos))
     dims = pos.shape[-1]
@@ -502,9 +513,7 @@ def features_with_moments(sample: QualitySample, settings: QualitySettings = Qua
         if ang.shape != (len(pos), len(layout.joints), 3):
             raise InputError(f"{where}: angles {ang.shape} do not match positions {sample.positions.shape}")
         if mirrored:  # the left and right joints' angles change places, as the positions did
-            left, right = np.array(layout.pairs).T
-            ang = ang.copy()
-            ang[:, np.concatenate([left, right])] = ang[:, np.concatenate([right, left])]
+            ang = swap_pairs(ang, layout)
         ang_rel = (ang - ang[:n0].mean(axis=0)).reshape(len(ang), -1)
     cnames = channel_names(layout, dims, with_angles)
     parts: list[np.ndarray] = []
@@ -582,7 +591,7 @@ def features_with_moments(sample: QualitySample, settings: QualitySettings = Qua
             moments.append(np.repeat(np.linspace(0, len(pos) - 1, f).round().astype(int), z.shape[1]))
             names += [f"{c} at resampled frame {i + 1}/{f}" for i in range(f) for c in qn]
     return (np.concatenate(parts + [[len(pos) / sample.fps]]), names + [DURATION],
-            np.concatenate(moments + [[-1]]).astype(int))
+            np.concatenate(moments + [[-1]]).astype(int), mirrored)
 
 
 def _lr_positions(pos: np.ndarray, layout: BodyLayout) -> np.ndarray:
@@ -781,6 +790,12 @@ class QualityModel:
         return key, self.movements[key]
 
 
+def fit_estimator(est: Any, x: np.ndarray, y: np.ndarray, groups: Sequence[Any]) -> Any:
+    """``est.fit(x, y)``, with the rows' subjects where the estimator takes them (``ViewEnsemble``:
+    ``subject_shift``)."""
+    return est.fit(x, y, groups=list(groups)) if getattr(est, "accepts_groups", False) else est.fit(x, y)
+
+
 def _reference_rows(x: np.ndarray, y: np.ndarray, regression: bool) -> np.ndarray:
     """The 'good' training repetitions: correct ones, or those in the upper half of the scores."""
     good = y >= np.median(y) if regression else y == 1
@@ -806,11 +821,8 @@ def train_quality_model(samples: Sequence[QualitySample], settings: QualitySetti
         if not regression and len(np.unique(y)) < 2:
             raise InputError(f"movement {mv}: all {len(group)} recordings are labelled "
                              f"{'correct' if y[0] else 'incorrect'}; a classifier needs both labels")
-        est = make_estimator(settings, regression, names)
-        if getattr(est, "accepts_groups", False):
-            est.fit(x, y if regression else y.astype(int), groups=[s.subject for s in group])
-        else:
-            est.fit(x, y if regression else y.astype(int))
+        est = fit_estimator(make_estimator(settings, regression, names), x, y if regression else y.astype(int),
+                            [s.subject for s in group])
         ref = _reference_rows(x, y, regression)
         model.movements[mv] = {"estimator": est, "feature_names": names, "reference_mean": ref.mean(0),
                                "reference_std": ref.std(0), "n_train": len(group),
@@ -938,7 +950,7 @@ def apply_quality_model(path: str | Path | QualityModel, track_or_sample: Any, m
     model = path if isinstance(path, QualityModel) else load_quality_model(path)
     key, entry = model.entry(movement)
     sample = _as_sample(track_or_sample, model.skeleton)
-    x, names, moments = features_with_moments(sample, model.settings)
+    x, names, moments, mirrored = _features(sample, model.settings)
     if names != entry["feature_names"]:
         raise InputError(f"the recording gives {len(names)} features, the model was trained on "
                          f"{len(entry['feature_names'])}: use data of the model's layout ({model.skeleton}) "
@@ -953,7 +965,7 @@ def apply_quality_model(path: str | Path | QualityModel, track_or_sample: Any, m
         score = 100.0 * float(est.predict_proba(x[None])[0, 1])
     t0 = float(track_or_sample.times[0]) if hasattr(track_or_sample, "times") and len(track_or_sample.times) else 0.0
     devs = _deviations(x, entry, sample.fps, len(sample.positions), top_k, moments, t0)
-    if _check(sample, model.settings)[3]:  # mirrored (canonical_side): name the athlete's own sides
+    if mirrored:  # canonical_side: name the athlete's own sides
         devs = [replace(d, quantity=swap_sides(d.quantity)) for d in devs]
     return QualityResult(key, score, model.task, devs)
 
