@@ -77,6 +77,28 @@ def test_concurrent_first_opens_migrate_once(db_url, tmp_path):
         assert list(pool.map(open_and_close, range(4))) == ["0001"] * 4
 
 
+def test_wal_switch_waits_for_another_writer(tmp_path):
+    """A new (rollback-journal) file whose write lock another opener holds: SQLite refuses the WAL switch
+    at once, without its busy handler; opening must wait for the lock like any other write (CI once
+    failed on this race between server and workers)."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "sportlens.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE first_opener (x)")
+    threading.Timer(0.5, holder.commit).start()
+    s = open_store(f"sqlite:///{path}", tmp_path / "data")
+    try:
+        assert current_revision(s.engine) == "0001"
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        s.close()
+        holder.close()
+
+
 def test_locations_from_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SPORTLENS_DATABASE_URL", raising=False)
     monkeypatch.setenv("SPORTLENS_HOME", str(tmp_path / "home"))

@@ -260,13 +260,34 @@ def _sqlite_events(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         for pragma in ("busy_timeout = 30000", "foreign_keys = ON", "synchronous = NORMAL"):
             cur.execute(f"PRAGMA {pragma}")
-        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            cur.execute("PRAGMA journal_mode = WAL")  # persistent: only the first open writes it
+        _ensure_wal(cur)
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ensure_wal(cur, timeout_s: float = 30.0) -> None:
+    """Switch the file to WAL (persistent: only the first open of a new database writes it).
+
+    The switch needs the exclusive lock, and SQLite answers "database is locked" at once, without the
+    busy handler, when another connection holds the write lock (waiting could deadlock). Several
+    processes opening a new database at once (server + workers) hit exactly that, so retry here with
+    the same 30 s budget as the busy timeout."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _alembic_config(connection) -> Config:
