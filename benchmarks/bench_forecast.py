@@ -22,6 +22,9 @@ and their time-resampled copies at the ``KnnConfig.tempos`` speeds); ``knn+<mode
 blend ``w * knn + (1 - w) * <model>``, ``w`` per protocol chosen here on the validation split of the
 training clips (the same clips the learned models were selected on; kNN index for that choice built from the
 other training clips); ``--knn-tune`` adds the validation grid of k and aggregation; ``--no-knn`` skips all.
+``knn_lm`` = ``knn`` whose protocol B neighbours are re-ranked by the learned metric of
+``sportlens.forecast.knn_metric``, trained here for ``--knn-metric-minutes`` on the index of the training clips
+without the validation ones (its validation row is measured on those), then applied to the full index.
 
 Ablations of msgcn (constructor switches of ``sportlens.models.msgcn.MSGCN``): the full model, single
 scale (``multiscale=False``: no part graph, no eq 9 fusion), fixed adjacency (``trainable_adjacency=False``:
@@ -326,8 +329,9 @@ class _Memo:
         return self.out
 
 
-def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
-    """Register ``knn`` and ``knn+<model>`` (module docstring); returns the lines of the kNN section."""
+def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool, metric_minutes: float = 0.0) -> list[str]:
+    """Register ``knn``, ``knn_lm`` (if ``metric_minutes``) and ``knn+<model>`` (module docstring); returns the
+    lines of the kNN section."""
     import tempfile
     from dataclasses import asdict
 
@@ -353,8 +357,13 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
     zero_val = {p: evaluate(zero_velocity(w.observed, w.horizon), w) for p, w in val_w.items()}
     pk = {p: f_val(w.observed, w.horizon) for p, w in val_w.items()}
     rk = {p: evaluate(pk[p], w) for p, w in val_w.items()}
+    val_rows = [("zero", zero_val), ("knn", rk)]
+    metric = None
+    if metric_minutes > 0:
+        metric, msum, rm = add_knn_metric(f_val, tr, val_w, metric_minutes)
+        val_rows.append(("knn_lm", {"A": rk["A"], "B": rm}))
     lines += ["| validation | A step 16 | A mean | B step 16 | B mean |", "|---|---:|---:|---:|---:|"]
-    for name, r in (("zero", zero_val), ("knn", rk)):
+    for name, r in val_rows:
         lines.append(f"| {name} | {100 * r['A']['pck'][-1]:.1f} | {100 * np.mean(r['A']['pck']):.1f} | "
                      f"{100 * r['B']['pck'][-1]:.1f} | {100 * np.mean(r['B']['pck']):.1f} |")
     if tune:
@@ -389,6 +398,19 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
     PREDICTORS["knn"] = _Memo(knn)
     TRAINING["knn"] = {"train_s": build_s, "steps": "-", "best_step": "-", "config": asdict(cfg),
                        "model_kwargs": {}, "path": f"index built from {len(train_clips)} training clips"}
+    if metric is not None:
+        knn_lm = KnnForecaster.build(train_clips, cfg)
+        knn_lm.set_metric(metric)
+        PREDICTORS["knn_lm"] = _Memo(knn_lm)
+        TRAINING["knn_lm"] = {"train_s": msum["mine_s"] + msum["train_s"], "steps": msum["steps"], "best_step": "-",
+                              "config": msum["config"], "model_kwargs": {},
+                              "path": f"index of knn + learned metric trained on {len(tr)} training clips"}
+        lines += [f"- knn_lm: the learned re-ranking metric (`sportlens/forecast/knn_metric.py`), trained on the "
+                  f"index of the {len(tr)} training clips without the validation ones ({msum['anchors']} anchors, "
+                  f"candidates mined in {msum['mine_s']:.0f} s, {msum['steps']} steps in {msum['train_s'] / 60:.1f} "
+                  f"min, final loss {msum['loss']:.4f}); validation row above; for the test split it re-ranks the "
+                  f"full index (all {len(train_clips)} training clips; their features are projected on the metric's own "
+                  "PCA basis). Protocol A is not re-ranked (knn_lm = knn there)."]
     lines += ["", f"Index (full training split, {len(train_clips)} clips): {json.dumps(knn.size)}; built in "
               f"{build_s:.1f} s (one thread); saved (`KnnForecaster.save`: uint16 frames per clip box, compressed "
               f"npz; source clips only) {size / 1e6:.2f} MB, loaded (tempo copies and features rebuilt) in "
@@ -408,6 +430,23 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool) -> list[str]:
                                 "model_kwargs": {}, "path": f"blend of knn and {o} (no training of its own)"}
         lines += table
     return lines + [""]
+
+
+def add_knn_metric(f_val, tr, val_w, minutes: float):
+    """Train the learned metric on the validation-split index ``f_val`` (built from ``tr``); returns it, the
+    training summary and its protocol B validation result."""
+    from sportlens.forecast.knn_metric import MetricConfig, train_metric
+
+    def progress(step: int, loss: float) -> None:
+        if step % 500 == 0:
+            print(f"knn metric: step {step}, loss {loss:.4f}", flush=True)
+
+    metric, summary = train_metric(f_val, tr, MetricConfig(minutes=minutes), progress)
+    f_val.set_metric(metric)
+    w = val_w["B"]
+    result = evaluate(f_val(w.observed, w.horizon), w)
+    f_val.set_metric(None)
+    return metric, summary, result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="copy this msgcn checkpoint into the package (float16) and write its model card")
     ap.add_argument("--no-knn", action="store_true", help="skip the kNN forecaster and its blends")
     ap.add_argument("--knn-tune", action="store_true", help="add the kNN validation grid (k, aggregation)")
+    ap.add_argument("--knn-metric-minutes", type=float, default=10.0,
+                    help="train the learned re-ranking metric of knn_lm this long (0: no knn_lm)")
     ap.add_argument("--blend", default="msgcn,trajgcn (run)",
                     help="comma-separated predictors to blend with knn (weight chosen on validation)")
     args = ap.parse_args(argv)
@@ -455,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         add_checkpoint(name, Path(path))
     knn_lines: list[str] = []
     if not args.no_knn:
-        knn_lines = add_knn(args.data, tuple(b for b in args.blend.split(",") if b), args.knn_tune)
+        knn_lines = add_knn(args.data, tuple(b for b in args.blend.split(",") if b), args.knn_tune,
+                            args.knn_metric_minutes)
     names = [n for n in args.predictors.split(",") if n] or list(PREDICTORS)
     unknown = [n for n in names if n not in PREDICTORS]
     if unknown:
@@ -491,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             sections += ["Protocol B per-joint error at step 16 (533 ms): mean distance / reference length", "",
                          *table_joints(joint_err, w.skeleton.joints), ""]
     sections += ["## Cost", "", *table_cost(names, speed), ""]
-    if "knn" in names:
+    if "knn" in names or "knn_lm" in names:
         sections += knn_lines
     for n in names:
         if n in TRAINING:

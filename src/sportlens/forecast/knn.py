@@ -163,6 +163,7 @@ from typing import Any
 
 import numpy as np
 
+from sportlens.forecast.knn_metric import LearnedMetric
 from sportlens.forecast.training import normalize_observed
 from sportlens.skeletons import PENN13, Skeleton
 
@@ -369,7 +370,23 @@ class KnnForecaster:
         self.entry_source = {p: self.source[clip_of[e.last]] for p, e in self.entries.items()}
         self.entry_label = {p: (codes[s] if codes is not None else np.full(len(s), -1)) for p, s in
                             self.entry_source.items()}
+        self.metric: LearnedMetric | None = None  # learned re-ranking of the B neighbours (knn_metric.py)
+        self._metric_emb: np.ndarray | None = None  # (entries_B, d) the B entries embedded by the metric
         self.build_seconds = time.perf_counter() - t0
+
+    def set_metric(self, metric: LearnedMetric | None) -> None:
+        """Re-rank the protocol B neighbours with a learned metric (``knn_metric.train_metric``); None: off."""
+        self.metric = metric
+        if metric is None:
+            self._metric_emb = None
+            return
+        # the entries' raw features again, projected on the METRIC's basis (this index's own PCA may differ)
+        last, n_obs = self.entries["B"].last, self.cfg.observe
+        emb = []
+        for i in range(0, len(last), self.chunk):
+            x, _, _ = normalize_observed(self._observed(last[i:i + self.chunk], n_obs), n_obs, self.skeleton)
+            emb.append(metric.embed(metric.project(self._features(x, "B"))))
+        self._metric_emb = np.concatenate(emb) if emb else np.zeros((0, metric.comps.shape[1]), np.float32)
 
     def _with_tempo_copies(self, frames: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
         """Source clips then their copies at every ``cfg.tempos`` speed: frames (F', V, 2), lengths (C',),
@@ -468,22 +485,31 @@ class KnnForecaster:
             d2q, ids, 1)  # (Q, k) found for the mirrored query
         return ids, dist, flip
 
-    def neighbours(self, observed: np.ndarray) -> dict[str, np.ndarray]:
+    def neighbours(self, observed: np.ndarray, k: int | None = None, rerank: bool = True) -> dict[str, np.ndarray]:
         """Search only: ``ids`` (N, k), ``dist`` (N, k), ``flipped`` (N, k) bool, ``valid`` (N, k) bool (passed
-        the neighbour filters; all True without one), ``proto`` and the normalised query ``x`` for (N, T, V, 2) px."""
+        the neighbour filters; all True without one), ``proto`` and the normalised query ``x`` for (N, T, V, 2) px.
+
+        ``k`` overrides the config's; with a learned metric (:meth:`set_metric`) the protocol B neighbours are the
+        ``k`` nearest by the metric among the hand metric's nearest ``metric.candidates`` (``rerank=False``: the
+        hand metric alone); ``dist`` stays the hand metric's distance."""
         obs = np.asarray(observed, dtype=np.float64)
         proto = "A" if obs.shape[1] == 1 else "B"
         n_obs = 1 if proto == "A" else self.cfg.observe
         e = self.entries[proto]
         x, _, _ = normalize_observed(obs, n_obs, self.skeleton)
-        k = (self.cfg.k_a or self.cfg.k) if proto == "A" else self.cfg.k
+        k = k or ((self.cfg.k_a or self.cfg.k) if proto == "A" else self.cfg.k)
+        rerank = rerank and proto == "B" and self.metric is not None
         vote = self.cfg.label_vote and self.labels is not None
         per_clip = self.cfg.max_per_clip
         if proto == "A" and self.cfg.max_per_clip_a is not None:
             per_clip = self.cfg.max_per_clip_a
         pool = k * self.cfg.pool if (vote or per_clip > 0) else k  # candidates searched
-        q = (self._features(x, proto) - e.mean) @ e.comps  # (Q, d)
-        qf = (self._features(_flip_norm(x, self.flip_idx), proto) - e.mean) @ e.comps if self.cfg.flip else None
+        if rerank:
+            pool = max(pool, self.metric.candidates)
+        raw = self._features(x, proto)  # (Q, D)
+        raw_f = self._features(_flip_norm(x, self.flip_idx), proto) if self.cfg.flip else None
+        q = (raw - e.mean) @ e.comps  # (Q, d)
+        qf = (raw_f - e.mean) @ e.comps if raw_f is not None else None
         ids, dist, flipped = self._search(e, q, pool, qf)
         valid = np.ones(ids.shape, bool)
         if per_clip > 0:
@@ -491,9 +517,20 @@ class KnnForecaster:
         if vote:
             valid &= self._majority(np.where(valid, self.entry_label[proto][ids], -1), self.cfg.label_votes or k)
         if pool > k:  # the k nearest candidates kept by the filters (fewer: the rest invalid)
-            o = np.argsort(~valid, 1, kind="stable")[:, :k]
+            order = self._metric_distance(raw, raw_f, ids, flipped) if rerank else np.zeros(ids.shape)
+            o = np.argsort(np.where(valid, order, np.inf), 1, kind="stable")[:, :k]
             ids, dist, flipped, valid = (np.take_along_axis(a, o, 1) for a in (ids, dist, flipped, valid))
         return {"ids": ids, "dist": dist, "flipped": flipped, "valid": valid, "proto": proto, "x": x}
+
+    def _metric_distance(self, raw: np.ndarray, raw_f: np.ndarray | None, ids: np.ndarray,
+                         flipped: np.ndarray) -> np.ndarray:
+        """Learned squared distance (Q, P) of candidates ``ids`` to the query, or to its mirror where found for
+        it; ``raw`` / ``raw_f`` (Q, D) the raw search features of the query and of its mirror."""
+        m = self.metric
+        gq = m.embed(m.project(raw))[:, None]  # (Q, 1, d)
+        if raw_f is not None:
+            gq = np.where(flipped[..., None], m.embed(m.project(raw_f))[:, None], gq)  # (Q, P, d)
+        return ((gq - self._metric_emb[ids]) ** 2).sum(-1)
 
     @staticmethod
     def _majority(lab: np.ndarray, votes: int) -> np.ndarray:
@@ -614,6 +651,8 @@ class KnnForecaster:
             q[st:st + T] = np.round(np.nan_to_num((p - lo[i]) / span[i] * QMAX)).clip(0, QMAX).astype(np.uint16)
         cfg = asdict(self.cfg)
         extra = {} if self.labels is None else {"labels": self.labels}
+        if self.metric is not None:
+            extra.update(self.metric.arrays())
         np.savez_compressed(path, frames_q=q, visible=np.packbits(vis, axis=None), lo=lo, span=span,
                             lengths=lengths.astype(np.int32), shape=np.array(frames.shape),
                             config=np.array(json.dumps(cfg)), skeleton=np.array(self.skeleton.name), **extra)
@@ -639,7 +678,9 @@ class KnnForecaster:
                 cfg[key] = tuple(cfg[key])
         cfg.update(overrides)
         labels = z["labels"].tolist() if "labels" in z.files else None
-        return cls(frames, lengths, KnnConfig(**cfg), get_skeleton(str(z["skeleton"])), labels=labels)
+        f = cls(frames, lengths, KnnConfig(**cfg), get_skeleton(str(z["skeleton"])), labels=labels)
+        f.set_metric(LearnedMetric.from_arrays(z))
+        return f
 
 
 def validation_split(clips: Sequence[Any], fraction: float = 0.1, seed: int = 0) -> tuple[list[Any], list[Any]]:
