@@ -22,7 +22,8 @@ def eval_forecast(
     model: str = typer.Option("", "--model", help="zero (repeat the last pose), constvel, msgcn (the model "
                                                   "shipped with sportlens, the default), knn (motion matching on "
                                                   "the train split of --data, or on the index --checkpoint "
-                                                  "KNN.npz), knn+msgcn (its blend with the shipped model), or the "
+                                                  "KNN.npz, with its learned metric if it was saved by python -m "
+                                                  "sportlens.forecast.knn_metric), knn+msgcn (its blend with the shipped model), or the "
                                                   "model name of --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A trained forecaster (msgcn)."),
     as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON."),

@@ -145,6 +145,16 @@ clips with the same smaller index. Its predictions correlate 0.35 with the truth
 8 / 16 / 24 neighbours scores 52.7 / 53.1 / 53.5 % at step 16 against 53.5 % for all 32: choosing fewer
 neighbours costs more than the choice gains.
 
+Learned metric (optional, :meth:`KnnForecaster.set_metric`, ``sportlens/forecast/knn_metric.py``): an MLP
+embedding of the B search feature, trained so that among the hand metric's nearest 128 candidates of a
+training window the nearer in the embedding are the better futures; the B neighbours are then the k nearest
+by it among those 128. Validation 54.7 -> 55.3 (step 16), 74.5 -> 75.1 (mean); test (``knn_lm`` in
+``bench_forecast.md``) 59.8 -> 60.3, 78.0 -> 78.4, for 10 minutes of training once and +0.2 ms per window.
+It is saved with the index (:meth:`save`) and needs Penn-scale training data, so it is opt-in; protocol A is
+not re-ranked. Also measured on validation: a median weighted by the learned distance (kernel width half the
+median learned distance of the 32 kept) 55.8 / 75.4 instead of 55.5 / 75.2 for the plain median with that
+metric: within noise, not adopted; 16 instead of 10 minutes of training: no better (55.5 / 75.2).
+
 Storage (:meth:`save` / :meth:`load`): the frames of the SOURCE clips, quantised per clip to uint16 inside the
 clip's box of visible joints (error <= 1/131070 of the box side; uint8, 1/510, moved the velocity features
 enough to swap neighbours and change some forecasts by tens of pixels), the visibility bits, the clip lengths,
