@@ -82,22 +82,23 @@ def train(
 def _train_ddp(cfg, nproc: int, *, video: bool, folds: int, resume: Optional[Path]) -> None:
     """DistributedDataParallel training (sportlens.engine.distributed): ranks are other processes,
     so rank 0 prints a line per epoch (no live bar); under torchrun only rank 0 prints."""
-    from sportlens.engine.distributed import launched_by_torchrun, train_data_parallel
+    from sportlens.engine.distributed import exit_rank, launched_by_torchrun, train_data_parallel
 
     why = ("video models" if video else "--folds" if folds else
            "--nproc under torchrun (torchrun starts the processes)" if nproc > 1 and launched_by_torchrun() else "")
     if why:
         err.print(f"[bold red]error:[/] distributed training does not support {why}", highlight=False)
         raise typer.Exit(2)
-    run_dir = _run(lambda: train_data_parallel(cfg, 0 if launched_by_torchrun() else nproc, resume=resume,
-                                               on_epoch=_print_epoch))
-    if run_dir is None:
-        return
-    test = json.loads((run_dir / "metrics.json").read_text()).get("test") or {}
-    if test:
-        err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
-                  f"macro F1 {test['macro_f1']:.4f}", highlight=False)
-    typer.echo(f"run: {run_dir.resolve()}")
+    torchrun = launched_by_torchrun()
+    run_dir = _run(lambda: train_data_parallel(cfg, 0 if torchrun else nproc, resume=resume, on_epoch=_print_epoch))
+    if run_dir is not None:  # rank 0 (or the launching process)
+        test = json.loads((run_dir / "metrics.json").read_text()).get("test") or {}
+        if test:
+            err.print(f"test top-1 {test['top1']:.4f}  mean class acc {test['mean_class_accuracy']:.4f}  "
+                      f"macro F1 {test['macro_f1']:.4f}", highlight=False)
+        typer.echo(f"run: {run_dir.resolve()}")
+    if torchrun:  # this process was a rank: leave as the spawned ranks do (no gloo teardown at exit)
+        exit_rank()
 
 
 def _print_epoch(row: dict) -> None:

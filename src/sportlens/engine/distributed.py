@@ -39,7 +39,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import torch
 import torch.distributed as dist
@@ -188,12 +188,17 @@ def _rank_main(local_rank: int, env: dict[str, str], backend: str, fn: Callable[
         if _PEER_LOST.search(str(e)):
             time.sleep(PEER_LOST_DELAY_S)
         raise
-    # Done and the group is destroyed: leave without the interpreter's teardown. Tearing down gloo's
-    # C++ threads at exit aborted a rank now and then ("terminate called without an active exception",
-    # exit code -6, seen in CI after a complete run); os._exit skips it. Exit code 0 is what spawn checks.
+    exit_rank()  # exit code 0 is what spawn checks
+
+
+def exit_rank(code: int = 0) -> NoReturn:
+    """Leave a rank process whose work is done and whose group is destroyed, without the interpreter's
+    teardown: tearing down gloo's C++ threads at exit aborted a rank now and then ("terminate called without
+    an active exception", exit code -6, seen in CI after complete runs, spawned and under torchrun alike);
+    os._exit skips it. Output is flushed first; nothing else is left to clean up by then."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 _PEER_LOST = re.compile(r"Connection closed by peer|Connection reset by peer|remote worker crash", re.I)
