@@ -166,7 +166,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,11 +391,8 @@ class KnnForecaster:
             self._metric_emb = None
             return
         # the entries' raw features again, projected on the METRIC's basis (this index's own PCA may differ)
-        last, n_obs = self.entries["B"].last, self.cfg.observe
-        emb = []
-        for i in range(0, len(last), self.chunk):
-            x, _, _ = normalize_observed(self._observed(last[i:i + self.chunk], n_obs), n_obs, self.skeleton)
-            emb.append(metric.embed(metric.project(self._features(x, "B"))))
+        emb = [metric.embed(metric.project(self._features(x, "B")))
+               for x, _, _ in self._normalised(self.entries["B"].last, self.cfg.observe)]
         self._metric_emb = np.concatenate(emb) if emb else np.zeros((0, metric.comps.shape[1]), np.float32)
 
     def _with_tempo_copies(self, frames: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -440,11 +437,15 @@ class KnnForecaster:
         idx = last[:, None] + np.arange(-n_obs + 1, 1)[None]  # (N, n_obs)
         return self.frames[idx]  # (N, n_obs, V, 2)
 
+    def _normalised(self, last: np.ndarray, n_obs: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``normalize_observed`` of the index windows ending at frames ``last``, ``chunk`` windows at a time."""
+        for i in range(0, len(last), self.chunk):
+            yield normalize_observed(self._observed(last[i:i + self.chunk], n_obs), n_obs, self.skeleton)
+
     def _entries(self, last: np.ndarray, targets: np.ndarray, n_obs: int) -> _Entries:
         proto = "A" if n_obs == 1 else "B"
         feats, last_px, scales = [], [], []
-        for i in range(0, len(last), self.chunk):
-            x, c, s = normalize_observed(self._observed(last[i:i + self.chunk], n_obs), n_obs, self.skeleton)
+        for x, c, s in self._normalised(last, n_obs):
             feats.append(self._features(x, proto))
             last_px.append((x[:, -1, :, :2] * s[:, None, None] + c[:, None]).astype(np.float32))
             scales.append(s.astype(np.float32))

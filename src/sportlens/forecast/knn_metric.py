@@ -119,7 +119,6 @@ def mine_candidates(f: Any, clips: Sequence[Any], cfg: MetricConfig, batch: int 
     same order. Returns q / qf (N, d) the anchor's PCA feature and its mirror's, cand (N, C) entry ids,
     flipped (N, C), score (N, C) float32 and clip (N,) the anchor's clip (index into ``clips``)."""
     from sportlens.forecast.knn import _flip_norm
-    from sportlens.forecast.training import normalize_observed
 
     e = f.entries["B"]
     w = protocol_b_windows(clips)
@@ -137,9 +136,10 @@ def mine_candidates(f: Any, clips: Sequence[Any], cfg: MetricConfig, batch: int 
         o = np.argsort(~other, 1, kind="stable")[:, :C]  # the C nearest from other clips
         ids, fl = np.take_along_axis(nb["ids"], o, 1), np.take_along_axis(nb["flipped"], o, 1)
         x = nb["x"]  # (n, 10, V, 3) normalised
-        _, centre, scale = normalize_observed(obs, x.shape[1], f.skeleton)
         r = f.residuals("B", ids, fl)  # (n, C, H, V, 2)
-        pred = (x[:, None, -1:, :, :2] + r) * scale[:, None, None, None, None] + centre[:, None, None, None]
+        # every candidate's future as the forecaster would use it: (n * C) windows of one neighbour each
+        pred = f.forecast_from_residual(np.repeat(obs, C, 0), np.repeat(x, C, 0), r.reshape(-1, *r.shape[2:]),
+                                        w.horizon).reshape(r.shape)  # (n, C, H, V, 2) pixels
         err = np.linalg.norm(pred - w.targets[ix][:, None], axis=-1)  # (n, C, H, V); NaN -> not a hit
         hit = (err <= PCK_THRESHOLD * w.ref[ix][:, None, None, None]) & w.mask[ix][:, None]
         per_step = np.maximum(w.mask[ix].sum((1, 2)) / w.horizon, 1.0)  # (n,) counted joints per step
