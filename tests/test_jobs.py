@@ -267,6 +267,31 @@ def test_run_job_maps_handler_outcomes(store, tmp_path):
     assert not any((store.data_dir / "tmp").glob("job-*"))  # work folders are removed
 
 
+def test_a_job_interrupted_by_the_pools_sigterm_is_left_for_the_pool(store, tmp_path):
+    """stop()'s SIGTERM can surface inside a handler as another error (e.g. a driver error from cleaning up the
+    database call it interrupted; the job was then recorded as failed, seen in CI): the job must stay running,
+    for the pool to requeue without counting the attempt."""
+    from sportlens.store import worker
+    from sportlens.store.errors import StoreError
+
+    q = queue(store)
+    job_id = q.enqueue("record", {"log": str(tmp_path / "log")}, max_attempts=1)
+    job = q.claim("w", ["record"])
+
+    def interrupted():
+        worker.TERMINATING.set()  # what the SIGTERM handler does first
+        raise StoreError("sqlite: database error (connection lost)")
+
+    try:
+        with pytest.raises(SystemExit):
+            worker._finish(q, job, "w", interrupted)
+    finally:
+        worker.TERMINATING.clear()
+    assert q.get(job_id).status == "running"
+    q.release_worker("w", "the server stopped while it ran", count_attempt=False)
+    assert (q.get(job_id).status, q.get(job_id).attempts) == ("queued", 0)
+
+
 # -- worker processes ---------------------------------------------------------------------------------
 
 def test_worker_processes_never_run_a_job_twice(store, tmp_path):

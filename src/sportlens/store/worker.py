@@ -142,21 +142,33 @@ def _finish(queue: JobQueue, job: JobInfo, worker_id: str, call: Callable[[], An
     try:
         try:
             result = call()
-        except JobCancelled:
-            queue.mark_cancelled(job.id, worker_id)
-        except InputError as e:
-            queue.fail(job.id, worker_id, str(e), retry=False)
-        except SportlensError as e:
-            if isinstance(e, LostJobError):
-                raise
-            queue.fail(job.id, worker_id, str(e))
-        except Exception as e:  # a bug or an environment problem: logged in full, retried
-            log.error("job %s (%s) failed:\n%s", job.id, job.kind, traceback.format_exc())
-            queue.fail(job.id, worker_id, f"{type(e).__name__}: {e}")
+        except Exception as e:
+            if TERMINATING.is_set():
+                # stop() terminated this worker mid-job. The SIGTERM's SystemExit can be replaced by
+                # another error on its way out (e.g. a driver error from cleaning up the database call it
+                # interrupted), and the job was then recorded as failed (seen in CI, PostgreSQL). The job
+                # stays running: the pool requeues it without counting the attempt.
+                raise SystemExit(128 + signal.SIGTERM) from e
+            _record_failure(queue, job, worker_id, e)
         else:
             queue.complete(job.id, worker_id, result or {})
     except LostJobError as e:  # recovered as stale meanwhile: its new owner decides
         log.warning("%s", e)
+
+
+def _record_failure(queue: JobQueue, job: JobInfo, worker_id: str, e: Exception) -> None:
+    if isinstance(e, JobCancelled):
+        queue.mark_cancelled(job.id, worker_id)
+    elif isinstance(e, InputError):
+        queue.fail(job.id, worker_id, str(e), retry=False)
+    elif isinstance(e, LostJobError):
+        raise e
+    elif isinstance(e, SportlensError):
+        queue.fail(job.id, worker_id, str(e))
+    else:  # a bug or an environment problem: logged in full, retried
+        log.error("job %s (%s) failed:\n%s", job.id, job.kind,
+                  "".join(traceback.format_exception(type(e), e, e.__traceback__)))
+        queue.fail(job.id, worker_id, f"{type(e).__name__}: {e}")
 
 
 def _load_handlers(handlers: dict[str, str]) -> None:
@@ -200,7 +212,11 @@ def worker_main(config: StoreConfig, settings: WorkerSettings, worker_id: str, s
     store.close()
 
 
+TERMINATING = threading.Event()  # set in a worker process once the pool's SIGTERM arrived
+
+
 def _exit_on_term(signum, frame) -> None:
+    TERMINATING.set()
     raise SystemExit(128 + signum)
 
 
