@@ -409,8 +409,8 @@ def add_knn(data: Path, blend_with: tuple[str, ...], tune: bool, metric_minutes:
                   f"index of the {len(tr)} training clips without the validation ones ({msum['anchors']} anchors, "
                   f"candidates mined in {msum['mine_s']:.0f} s, {msum['steps']} steps in {msum['train_s'] / 60:.1f} "
                   f"min, final loss {msum['loss']:.4f}); validation row above; for the test split it re-ranks the "
-                  f"full index (all {len(train_clips)} training clips; their features are projected on the metric's own "
-                  "PCA basis). Protocol A is not re-ranked (knn_lm = knn there)."]
+                  f"full index (all {len(train_clips)} training clips; their features are projected on the metric's "
+                  "own PCA basis). Protocol A is not re-ranked (knn_lm = knn there)."]
     lines += ["", f"Index (full training split, {len(train_clips)} clips): {json.dumps(knn.size)}; built in "
               f"{build_s:.1f} s (one thread); saved (`KnnForecaster.save`: uint16 frames per clip box, compressed "
               f"npz; source clips only) {size / 1e6:.2f} MB, loaded (tempo copies and features rebuilt) in "

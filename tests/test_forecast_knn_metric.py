@@ -43,7 +43,8 @@ def test_untrained_metric_is_the_hand_metric(clips):
     f.set_metric(metric)
     got = f.neighbours(w.observed)
     # the same neighbours, up to exchanges of equally distant ones (float rounding decides those)
-    np.testing.assert_allclose(np.sort(got["dist"], 1), np.sort(plain["dist"], 1), rtol=1e-4, atol=5e-3)  # sqrt of float32 cancellation near 0
+    # atol: the square root of float32 cancellation near 0
+    np.testing.assert_allclose(np.sort(got["dist"], 1), np.sort(plain["dist"], 1), rtol=1e-4, atol=5e-3)
     assert np.mean([set(a) == set(b) for a, b in zip(got["ids"], plain["ids"])]) > 0.9
     assert f.neighbours(w.observed, rerank=False)["ids"].shape == plain["ids"].shape
 
@@ -122,7 +123,8 @@ def test_an_index_with_another_pca_basis_uses_the_metric_exactly(clips, trained)
     e.aug[:, -1] = e.sqnorm
     g.set_metric(metric)
     got = g.neighbours(w.observed)
-    np.testing.assert_allclose(np.sort(got["dist"], 1), np.sort(want["dist"], 1), rtol=1e-4, atol=5e-3)  # sqrt of float32 cancellation near 0
+    # atol: the square root of float32 cancellation near 0
+    np.testing.assert_allclose(np.sort(got["dist"], 1), np.sort(want["dist"], 1), rtol=1e-4, atol=5e-3)
     assert np.mean([set(a) == set(b) for a, b in zip(got["ids"], want["ids"])]) > 0.9
     f.set_metric(None)
 

@@ -42,6 +42,7 @@ from sportlens.store.models import Analysis, AnalysisFile, Artifact, Reference, 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_NAME = "sportlens.db"
 _PG_LOCK = 0x5350_4C53  # advisory lock id held while migrating ("SPLS")
+BUSY_TIMEOUT_S = 30.0  # SQLite: how long a connection waits for another's write lock
 
 
 def default_data_dir() -> Path:
@@ -239,7 +240,7 @@ def _prepare_dir(data_dir: Path) -> None:
 def _engine(config: StoreConfig) -> Engine:
     try:
         if config.is_sqlite:
-            engine = create_engine(config.url, connect_args={"timeout": 30})
+            engine = create_engine(config.url, connect_args={"timeout": BUSY_TIMEOUT_S})
             _sqlite_events(engine)
         else:
             engine = create_engine(config.url, pool_pre_ping=True, connect_args=_pg_args(config.url))
@@ -258,7 +259,7 @@ def _sqlite_events(engine: Engine) -> None:
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
-        for pragma in ("busy_timeout = 30000", "foreign_keys = ON", "synchronous = NORMAL"):
+        for pragma in (f"busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}", "foreign_keys = ON", "synchronous = NORMAL"):
             cur.execute(f"PRAGMA {pragma}")
         _ensure_wal(cur)
         cur.close()
@@ -268,13 +269,13 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _ensure_wal(cur, timeout_s: float = 30.0) -> None:
+def _ensure_wal(cur, timeout_s: float = BUSY_TIMEOUT_S) -> None:
     """Switch the file to WAL (persistent: only the first open of a new database writes it).
 
     The switch needs the exclusive lock, and SQLite answers "database is locked" at once, without the
     busy handler, when another connection holds the write lock (waiting could deadlock). Several
-    processes opening a new database at once (server + workers) hit exactly that, so retry here with
-    the same 30 s budget as the busy timeout."""
+    processes opening a new database at once (server + workers) hit exactly that, so retry here within
+    the busy timeout."""
     import sqlite3
     import time
 
