@@ -202,6 +202,29 @@ def test_one_training_loop_trains_every_model(tmp_path, name):
     assert ck["extra"]["steps"] == s["steps"] and ck["config"]["model"] == name
 
 
+def test_tempo_copies_add_training_windows_at_other_speeds(tmp_path):
+    """``TrainConfig.tempos`` adds the B windows of every training clip played at each speed (protocols.
+    tempo_copies: resample_clip per clip, visibility = finite joints, the rate kept); A windows stay native."""
+    from sportlens.forecast.protocols import protocol_b_windows, resample_clip, tempo_copies
+
+    clips = make_clips(4, seed=2)
+    clips[0].visibility[3, 5] = False
+    copies = tempo_copies(clips, (1.0, 0.5, 2.0))  # speed 1 is the clip itself: no copy
+    assert [c.name for c in copies] == [f"{c.name}@{sp}" for sp in ("0.5", "2") for c in clips]
+    np.testing.assert_allclose(copies[0].keypoints, resample_clip(np.where(
+        clips[0].visibility[..., None], clips[0].keypoints, np.nan), 0.5))
+    assert not copies[0].visibility[6, 5] and copies[0].visibility.sum() == np.isfinite(copies[0].keypoints[
+        ..., 0]).sum() and len(copies[0].keypoints) == 2 * len(clips[0].keypoints) - 1
+    logs = []
+    cfg = TrainConfig(model="trajgcn", model_kwargs={"hidden": 16}, minutes=0.01, batch=16, eval_every=5,
+                      val_fraction=0.25, val_windows=50, tempos=(0.5, 2.0))
+    train_forecaster(clips, tmp_path, cfg, log=logs.append)
+    tr = [c for c in clips if c.split == "train"]
+    tr = [tr[i] for i in np.random.default_rng(0).permutation(len(tr))[2:]]  # train_forecaster's val split: 2
+    n_b = len(protocol_b_windows(tr)) + len(protocol_b_windows(tempo_copies(tr, (0.5, 2.0))))
+    assert f"B {n_b};" in logs[0] and len(protocol_b_windows(tr)) < n_b
+
+
 # ------------------------------------------------------------------ the shipped checkpoint
 def test_shipped_checkpoint_loads_and_predicts():
     assert SHIPPED_CHECKPOINT.is_file(), "src/sportlens/assets/forecast_msgcn_penn13.pt must ship with the package"

@@ -174,6 +174,7 @@ from typing import Any
 import numpy as np
 
 from sportlens.forecast.knn_metric import LearnedMetric
+from sportlens.forecast.protocols import resample_clip
 from sportlens.forecast.training import normalize_observed
 from sportlens.skeletons import PENN13, Skeleton
 
@@ -212,21 +213,6 @@ class KnnConfig:
     max_per_clip_a: int | None = 4  # the same for A (one pose); None = max_per_clip
     horizon: int = HORIZON
     observe: int = OBSERVE
-
-
-def resample_clip(frames: np.ndarray, speed: float) -> np.ndarray:
-    """(T, V, 2) pixels (NaN = invisible) played at ``speed`` -> (T', V, 2), T' = floor((T-1)/speed) + 1,
-    frame i at source time ``i * speed``: linear interpolation where both bracketing frames see the joint,
-    else the nearest frame's value; a joint is visible where it is visible in the nearest frame."""
-    T = len(frames)
-    t = np.arange(int(np.floor((T - 1) / speed + 1e-9)) + 1) * speed  # (T',) source times
-    i0 = np.minimum(np.floor(t + 1e-9).astype(np.int64), T - 1)
-    i1 = np.minimum(i0 + 1, T - 1)
-    a = (t - i0)[:, None, None]  # (T', 1, 1)
-    lin = (1.0 - a) * frames[i0] + a * frames[i1]  # (T', V, 2), NaN where either is NaN
-    near = frames[np.minimum(np.rint(t).astype(np.int64), T - 1)]  # (T', V, 2)
-    out = np.where(np.isfinite(lin) & np.isfinite(near), lin, near)
-    return out.astype(frames.dtype)
 
 
 def _flip_norm(x: np.ndarray, flip_idx: np.ndarray) -> np.ndarray:

@@ -208,6 +208,46 @@ def protocol_b_windows(clips: Sequence[ClipLike], observe: int = OBSERVE_B, hori
     return _stack("B", parts, names, skipped, observe, horizon, skeleton.num_joints, skeleton)
 
 
+def resample_clip(frames: np.ndarray, speed: float) -> np.ndarray:
+    """(T, V, 2) pixels (NaN = invisible) played at ``speed`` -> (T', V, 2), T' = floor((T-1)/speed) + 1,
+    frame i at source time ``i * speed``: linear interpolation where both bracketing frames see the joint,
+    else the nearest frame's value; a joint is visible where it is visible in the nearest frame."""
+    T = len(frames)
+    t = np.arange(int(np.floor((T - 1) / speed + 1e-9)) + 1) * speed  # (T',) source times
+    i0 = np.minimum(np.floor(t + 1e-9).astype(np.int64), T - 1)
+    i1 = np.minimum(i0 + 1, T - 1)
+    a = (t - i0)[:, None, None]  # (T', 1, 1)
+    lin = (1.0 - a) * frames[i0] + a * frames[i1]  # (T', V, 2), NaN where either is NaN
+    near = frames[np.minimum(np.rint(t).astype(np.int64), T - 1)]  # (T', V, 2)
+    out = np.where(np.isfinite(lin) & np.isfinite(near), lin, near)
+    return out.astype(frames.dtype)
+
+
+@dataclass
+class TempoClip:
+    """A clip played at another speed (:func:`tempo_copies`): the ``ClipLike`` fields only."""
+
+    name: str
+    keypoints: np.ndarray  # (T', V, 2), NaN where invisible
+    visibility: np.ndarray  # (T', V) bool
+    fps: float
+
+
+def tempo_copies(clips: Sequence[ClipLike], speeds: Sequence[float]) -> list[TempoClip]:
+    """Every clip played at every speed but 1 (:func:`resample_clip`), named ``<name>@<speed>``; the frame
+    rate is kept, so a copy at 1.25 is the same motion done 1.25 times faster. Training data only (the kNN
+    index and the learned forecasters use them to see more tempos); never evaluation windows."""
+    out = []
+    for sp in (float(v) for v in speeds if float(v) != 1.0):
+        for clip in clips:
+            kp, _ = _clean(clip)
+            if len(kp) == 0:
+                continue
+            r = resample_clip(kp, sp)  # (T', V, 2)
+            out.append(TempoClip(f"{clip.name}@{sp:g}", r, np.isfinite(r).all(-1), float(getattr(clip, "fps", 30.0))))
+    return out
+
+
 def joint_angle_triplets(skeleton: Skeleton = PENN13) -> dict[str, tuple[int, int, int]]:
     """Joint angles of ``kinematics.angles`` that ``skeleton`` has: name -> (a, vertex, b) joint indices."""
     from sportlens.kinematics.angles import ANGLE_SPECS

@@ -24,6 +24,10 @@ swapped with ``PENN13.flip_index``) and small random rotations about the centre 
 A validation split of ``val_fraction`` of the training CLIPS (seeded; never the test split) selects the
 model: the mean of protocol A and B PCK@0.05 at step 16 and over steps 1..16 on up to ``val_windows``
 windows of each, scored by ``protocols.evaluate``. AdamW with cosine decay over the wall-time budget.
+``tempos`` adds the B windows of the training clips played at other speeds (``protocols.tempo_copies``, as
+the kNN index does); measured on a GPU it did not help msgcn (``benchmarks/results/forecast_scaling.md``), so
+it is off by default. ``device="cuda"`` runs the same loop on a GPU: the training windows are moved there
+once and batches are indexed there; with the same seed a CPU run draws the same batches as before.
 
 Loss. ``loss="l2"`` is eq 12 with a visibility mask: the mean over joints visible in the target of the L2
 distance between predicted and true normalised positions. Diagnosis on the validation split (issue 6 run
@@ -56,6 +60,7 @@ from sportlens.forecast.protocols import (
     evaluate,
     protocol_a_windows,
     protocol_b_windows,
+    tempo_copies,
 )
 from sportlens.skeletons import PENN13, Skeleton
 
@@ -169,13 +174,14 @@ def _rotate(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
 
 
 def predict_pixels(model: torch.nn.Module, observed: np.ndarray, horizon: int, batch: int = 2048) -> np.ndarray:
-    """Run ``model`` on (N, T, V, 2) pixel windows -> (N, horizon, V, 2) pixels."""
+    """Run ``model`` (on its own device) on (N, T, V, 2) pixel windows -> (N, horizon, V, 2) pixels."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     with torch.inference_mode():
         for i in range(0, len(observed), batch):
             x, c, s = normalize_observed(observed[i:i + batch], model.num_frames)
-            p = model(torch.from_numpy(x), horizon=horizon).numpy().astype(np.float64)  # (b, H, V, 2)
+            p = model(torch.from_numpy(x).to(device), horizon=horizon).cpu().numpy().astype(np.float64)
             out.append(denormalize(p, c, s))
     return np.concatenate(out) if out else np.zeros((0, horizon, model.num_joints, 2))
 
@@ -212,6 +218,8 @@ class TrainConfig:
     eval_every: int = 250
     seed: int = 0
     threads: int = 1
+    tempos: tuple[float, ...] = ()  # B windows also from the training clips played at these speeds
+    device: str = "cpu"  # "cuda" trains on a GPU (same loop; the windows are moved there once)
 
 
 def _score(res: dict[str, dict]) -> float:
@@ -250,16 +258,21 @@ def train_forecaster(data: str | Path | Sequence[Any], out_dir: str | Path, cfg:
     tr_clips = [clips[i] for i in order[n_val:]]
     t0 = time.perf_counter()
     builders = (("A", protocol_a_windows), ("B", protocol_b_windows))
-    train = {p: WindowSet.from_windows(b(tr_clips), model.num_frames) for p, b in builders}
+    train = {"A": WindowSet.from_windows(protocol_a_windows(tr_clips), model.num_frames),
+             "B": WindowSet.from_windows(protocol_b_windows([*tr_clips, *tempo_copies(tr_clips, cfg.tempos)]),
+                                         model.num_frames)}
     val = {}
     for p, b in builders:
         w = b(val_clips)
         val[p] = _subset(w, np.sort(rng.choice(len(w), min(cfg.val_windows, len(w)), replace=False)))
     log(f"{cfg.model}: windows train A {len(train['A'].x)}, B {len(train['B'].x)}; val clips {n_val} "
         f"({time.perf_counter() - t0:.1f} s)")
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    tensors = {p: tuple(torch.from_numpy(z).to(dev) for z in (w.x, w.y, w.m, w.thr)) for p, w in train.items()}
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    flip_idx = torch.as_tensor(PENN13.flip_index, dtype=torch.long)
+    flip_idx = torch.as_tensor(PENN13.flip_index, dtype=torch.long, device=dev)
     n_a = int(round(cfg.mix_a * cfg.batch))
     budget = cfg.minutes * 60.0
     start, step, best, history = time.perf_counter(), 0, -1.0, []
@@ -271,15 +284,15 @@ def train_forecaster(data: str | Path | Sequence[Any], out_dir: str | Path, cfg:
         model.train()
         parts = []
         for p, n in (("A", n_a), ("B", cfg.batch - n_a)):
-            i = rng.integers(0, len(train[p].x), n)
-            parts.append((train[p].x[i], train[p].y[i], train[p].m[i], train[p].thr[i]))
-        x, y, m, thr = (torch.from_numpy(np.concatenate(z)) for z in zip(*parts))  # (B,10,V,3) (B,H,V,2) (B,H,V) (B,)
+            i = torch.from_numpy(rng.integers(0, len(train[p].x), n)).to(dev)
+            parts.append(tuple(z[i] for z in tensors[p]))
+        x, y, m, thr = (torch.cat(z) for z in zip(*parts))  # (B,10,V,3) (B,H,V,2) (B,H,V) (B,)
         m = m.float()
         if cfg.flip:
-            f = torch.rand(len(x)) < 0.5
+            f = torch.rand(len(x), device=dev) < 0.5
             x[f], y[f], m[f] = _flip(x[f], flip_idx), _flip(y[f], flip_idx), m[f][..., flip_idx]
         if cfg.rotate_deg > 0:
-            a = (torch.rand(len(x)) * 2 - 1) * np.deg2rad(cfg.rotate_deg)  # (B,)
+            a = (torch.rand(len(x), device=dev) * 2 - 1) * np.deg2rad(cfg.rotate_deg)  # (B,)
             rot = torch.stack([torch.cos(a), -torch.sin(a), torch.sin(a), torch.cos(a)], -1).view(-1, 2, 2)
             x, y = _rotate(x, rot), _rotate(y, rot)  # (B,10,V,3), (B,H,V,2)
         pred = model(x)  # (B, H, V, 2)
@@ -365,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
         default = getattr(TrainConfig, f)
         ap.add_argument(f"--{f.replace('_', '-')}", type=type(default), default=default)
     ap.add_argument("--no-flip", action="store_true")
+    ap.add_argument("--tempos", type=float, nargs="*", default=[], help="extra B windows at these speeds")
+    ap.add_argument("--device", default=TrainConfig.device, help="cpu (default) or cuda")
     a = ap.parse_args(argv)
     kw = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.kw)}
     cfg = TrainConfig(model=a.model, model_kwargs=kw, minutes=a.minutes, flip=not a.no_flip,
+                      tempos=tuple(a.tempos), device=a.device,
                       **{f: getattr(a, f) for f in ("batch", "lr", "weight_decay", "loss", "loss_sigma",
                                                     "loss_l2_weight", "mix_a", "rotate_deg", "val_fraction",
                                                     "val_windows", "eval_every", "seed", "threads")})
