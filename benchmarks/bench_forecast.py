@@ -209,6 +209,8 @@ def model_card(res: dict[str, dict], zero: dict[str, dict], speed: float, argv: 
                if k not in ("model", "model_kwargs", "minutes", "flip") and hasattr(TrainConfig, k)
                and v != getattr(TrainConfig, k)]
     kw = [f"{k}={json.dumps(v)}" for k, v in ck["model_kwargs"].items() if k not in ("num_frames", "horizon")]
+    where = ("on one thread of a shared 2-core CPU" if cfg.get("device", "cpu") == "cpu"
+             else f"on a GPU (device {cfg['device']}, {cfg.get('threads')} CPU threads)")
     train_cmd = (f"python -m sportlens.forecast.training DATA OUT {cfg.get('minutes')} --model msgcn "
                  + " ".join(changed) + (" --kw " + " ".join(kw) if kw else ""))
     lines = [
@@ -230,7 +232,7 @@ def model_card(res: dict[str, dict], zero: dict[str, dict], speed: float, argv: 
         f"{cfg.get('mix_a')} : {1 - float(cfg.get('mix_a') or 0):.2f}, flip + rotation (+-{cfg.get('rotate_deg')} "
         f"deg) augmentation, loss `{cfg.get('loss')}` (sigma {cfg.get('loss_sigma')} x PCK threshold, "
         f"l2 weight {cfg.get('loss_l2_weight')}), AdamW lr {cfg.get('lr')} cosine, batch {cfg.get('batch')}; "
-        f"{(extra.get('train_seconds') or 0) / 60:.1f} min wall time on one thread of a shared 2-core CPU, "
+        f"{(extra.get('train_seconds') or 0) / 60:.1f} min wall time {where}, "
         f"{extra.get('steps')} steps, best validation at step {ck.get('epoch')} "
         f"(val PCK@0.05 step 16: A {100 * met.get('val_pck16_A', float('nan')):.1f} %, "
         f"B {100 * met.get('val_pck16_B', float('nan')):.1f} %)",
