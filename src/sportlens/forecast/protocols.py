@@ -244,7 +244,8 @@ def tempo_copies(clips: Sequence[ClipLike], speeds: Sequence[float]) -> list[Tem
             if len(kp) == 0:
                 continue
             r = resample_clip(kp, sp)  # (T', V, 2)
-            out.append(TempoClip(f"{clip.name}@{sp:g}", r, np.isfinite(r).all(-1), float(getattr(clip, "fps", 30.0))))
+            fps = float(getattr(clip, "fps", 30.0))
+            out.append(TempoClip(f"{clip.name}@{sp:g}", r, np.isfinite(r).all(-1), fps))
     return out
 
 
