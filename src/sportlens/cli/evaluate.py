@@ -23,8 +23,8 @@ def eval_forecast(
                                                   "shipped with sportlens, the default), knn (motion matching on "
                                                   "the train split of --data, or on the index --checkpoint "
                                                   "KNN.npz, with its learned metric if it was saved by python -m "
-                                                  "sportlens.forecast.knn_metric), knn+msgcn (its blend with the shipped model), or the "
-                                                  "model name of --checkpoint."),
+                                                  "sportlens.forecast.knn_metric), knn+msgcn (its blend with the "
+                                                  "shipped model), or the model name of --checkpoint."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A trained forecaster (msgcn)."),
     as_json: bool = typer.Option(False, "--json", help="Print every metric as JSON."),
 ) -> None:
